@@ -1,0 +1,28 @@
+"""Layer 1: the Chrome DevTools Protocol transport."""
+
+from .connection import (
+    MAX_MESSAGE_SIZE,
+    CdpConnection,
+    CdpSession,
+    EventStream,
+    RawEvent,
+    connect_cdp,
+    open_cdp,
+)
+from .endpoint import read_devtools_active_port, resolve_endpoint
+from .launch import LaunchedBrowser, find_chromium, launch_chromium
+
+__all__ = [
+    "MAX_MESSAGE_SIZE",
+    "CdpConnection",
+    "CdpSession",
+    "EventStream",
+    "RawEvent",
+    "connect_cdp",
+    "open_cdp",
+    "read_devtools_active_port",
+    "resolve_endpoint",
+    "LaunchedBrowser",
+    "find_chromium",
+    "launch_chromium",
+]

@@ -1,0 +1,101 @@
+"""Every error psp_cdp raises on purpose.
+
+One tree, rooted at :class:`PspError`; each layer translates what the layer below
+raised into the most specific error of this tree at its boundary, so callers catch
+by class and never by message text::
+
+    PspError
+    ├── UsageError                 a user mistake: a bad name, option or argument
+    ├── CdpError                   talking to the browser
+    │   ├── EndpointError          the endpoint is unreachable or is not a DevTools endpoint
+    │   ├── BrowserClosedError     the connection or the target went away
+    │   └── ProtocolError          the browser answered a command with an error
+    ├── StateError                 capturing or restoring a state component
+    ├── SnapshotError              encoding or decoding a snapshot
+    │   └── CorruptSnapshotError   truncated, corrupted or not a snapshot at all
+    └── StoreError                 the session store
+        ├── SessionNotFoundError   no session with that name or id
+        └── SessionExistsError     the name is taken
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PspError",
+    "UsageError",
+    "CdpError",
+    "EndpointError",
+    "BrowserClosedError",
+    "ProtocolError",
+    "StateError",
+    "SnapshotError",
+    "CorruptSnapshotError",
+    "StoreError",
+    "SessionNotFoundError",
+    "SessionExistsError",
+]
+
+
+class PspError(Exception):
+    """Root of every error psp_cdp raises on purpose."""
+
+
+class UsageError(PspError):
+    """A user mistake: reported as one line, without a traceback."""
+
+
+class CdpError(PspError):
+    """Something went wrong between psp_cdp and the browser."""
+
+
+class EndpointError(CdpError):
+    """The endpoint cannot be reached, or what answers there is not a browser."""
+
+    def __init__(self, endpoint: str, problem: str) -> None:
+        super().__init__(f"{endpoint}: {problem}")
+        self.endpoint = endpoint
+        self.problem = problem
+
+
+class BrowserClosedError(CdpError):
+    """The browser connection (or the target a session was attached to) is gone."""
+
+
+class ProtocolError(CdpError):
+    """The browser answered a command with an error."""
+
+    def __init__(self, method: str, code: int | None, message: str) -> None:
+        super().__init__(f"{method} failed: {message}" + (f" ({code})" if code is not None else ""))
+        self.method = method
+        self.code = code
+        self.browser_message = message
+
+
+class StateError(PspError):
+    """A state component could not be captured or restored."""
+
+
+class SnapshotError(PspError):
+    """A snapshot could not be encoded or decoded."""
+
+
+class CorruptSnapshotError(SnapshotError):
+    """The bytes are truncated, corrupted, or not a psp snapshot."""
+
+
+class StoreError(PspError):
+    """The session store failed or was asked for something it cannot do."""
+
+
+class SessionNotFoundError(StoreError):
+    """No session has that name or id; ``similar`` lists names that come close."""
+
+    def __init__(self, name: str, similar: list[str] | None = None) -> None:
+        self.name = name
+        self.similar = list(similar or [])
+        hint = f"; similar: {', '.join(self.similar)}" if self.similar else ""
+        super().__init__(f"no session named {name!r}{hint}")
+
+
+class SessionExistsError(StoreError):
+    """A session with that name exists already."""

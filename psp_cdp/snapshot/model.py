@@ -1,0 +1,97 @@
+"""The PSP data model: generated protobuf messages and the helpers around them.
+
+No I/O and no CDP here. DOMStrings can hold unpaired surrogates; in Python they
+arrive as ``str`` with lone surrogate code points (``json.loads`` keeps them), and
+:func:`domstring` / :func:`text` carry them through protobuf exactly.
+"""
+
+from __future__ import annotations
+
+from .pb.psp.v1.session_pb2 import (
+    AuthenticationState,
+    AuthToken,
+    BrowserSessionState,
+    CaptureReport,
+    CaptureSource,
+    Cookie,
+    CookiePartitionKey,
+    DOMState,
+    DOMString,
+    Extension,
+    HistoryEntry,
+    HistoryState,
+    NavigationState,
+    NetworkState,
+    OriginStorage,
+    RecordingState,
+    ScrollPosition,
+    SerializedValue,
+    StorageItem,
+    StorageState,
+    Tab,
+)
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "AuthenticationState",
+    "AuthToken",
+    "BrowserSessionState",
+    "CaptureReport",
+    "CaptureSource",
+    "Cookie",
+    "CookiePartitionKey",
+    "DOMState",
+    "DOMString",
+    "Extension",
+    "HistoryEntry",
+    "HistoryState",
+    "NavigationState",
+    "NetworkState",
+    "OriginStorage",
+    "RecordingState",
+    "ScrollPosition",
+    "SerializedValue",
+    "StorageItem",
+    "StorageState",
+    "Tab",
+    "domstring",
+    "text",
+    "storage_items",
+    "storage_dict",
+]
+
+#: Version of the data model this code writes (semantic versioning).
+PROTOCOL_VERSION = "1.0.0"
+
+
+def domstring(value: str, into: DOMString | None = None) -> DOMString:
+    """Wrap a Python ``str`` (which may hold lone surrogates) as a DOMString."""
+    message = DOMString() if into is None else into
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        message.wtf8 = value.encode("utf-8", "surrogatepass")
+    else:
+        message.text = value
+    return message
+
+
+def text(message: DOMString) -> str:
+    """The exact ``str`` a DOMString holds."""
+    if message.WhichOneof("kind") == "wtf8":
+        return message.wtf8.decode("utf-8", "surrogatepass")
+    return message.text
+
+
+def storage_items(origin_storage: OriginStorage, items: dict[str, str]) -> OriginStorage:
+    """Fill ``origin_storage.items`` from a key/value mapping, keeping its order."""
+    for key, value in items.items():
+        item = origin_storage.items.add()
+        domstring(key, item.key)
+        domstring(value, item.value)
+    return origin_storage
+
+
+def storage_dict(origin_storage: OriginStorage) -> dict[str, str]:
+    """The key/value mapping an OriginStorage holds."""
+    return {text(item.key): text(item.value) for item in origin_storage.items}

@@ -1,0 +1,320 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class BrowserSessionState(_message.Message):
+    __slots__ = ("version", "timestamp", "origin", "storage", "dom", "history", "network", "recording", "auth", "extensions", "source", "report")
+    class ExtensionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Extension
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Extension, _Mapping]] = ...) -> None: ...
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_FIELD_NUMBER: _ClassVar[int]
+    DOM_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    EXTENSIONS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    timestamp: int
+    origin: str
+    storage: StorageState
+    dom: DOMState
+    history: HistoryState
+    network: NetworkState
+    recording: RecordingState
+    auth: AuthenticationState
+    extensions: _containers.MessageMap[str, Extension]
+    source: CaptureSource
+    report: CaptureReport
+    def __init__(self, version: _Optional[str] = ..., timestamp: _Optional[int] = ..., origin: _Optional[str] = ..., storage: _Optional[_Union[StorageState, _Mapping]] = ..., dom: _Optional[_Union[DOMState, _Mapping]] = ..., history: _Optional[_Union[HistoryState, _Mapping]] = ..., network: _Optional[_Union[NetworkState, _Mapping]] = ..., recording: _Optional[_Union[RecordingState, _Mapping]] = ..., auth: _Optional[_Union[AuthenticationState, _Mapping]] = ..., extensions: _Optional[_Mapping[str, Extension]] = ..., source: _Optional[_Union[CaptureSource, _Mapping]] = ..., report: _Optional[_Union[CaptureReport, _Mapping]] = ...) -> None: ...
+
+class DOMString(_message.Message):
+    __slots__ = ("text", "wtf8")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    WTF8_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    wtf8: bytes
+    def __init__(self, text: _Optional[str] = ..., wtf8: _Optional[bytes] = ...) -> None: ...
+
+class StorageItem(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: DOMString
+    value: DOMString
+    def __init__(self, key: _Optional[_Union[DOMString, _Mapping]] = ..., value: _Optional[_Union[DOMString, _Mapping]] = ...) -> None: ...
+
+class OriginStorage(_message.Message):
+    __slots__ = ("origin", "storage_key", "items")
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_KEY_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    storage_key: str
+    items: _containers.RepeatedCompositeFieldContainer[StorageItem]
+    def __init__(self, origin: _Optional[str] = ..., storage_key: _Optional[str] = ..., items: _Optional[_Iterable[_Union[StorageItem, _Mapping]]] = ...) -> None: ...
+
+class StorageState(_message.Message):
+    __slots__ = ("cookies", "local_storage")
+    COOKIES_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_STORAGE_FIELD_NUMBER: _ClassVar[int]
+    cookies: _containers.RepeatedCompositeFieldContainer[Cookie]
+    local_storage: _containers.RepeatedCompositeFieldContainer[OriginStorage]
+    def __init__(self, cookies: _Optional[_Iterable[_Union[Cookie, _Mapping]]] = ..., local_storage: _Optional[_Iterable[_Union[OriginStorage, _Mapping]]] = ...) -> None: ...
+
+class Cookie(_message.Message):
+    __slots__ = ("name", "value", "domain", "path", "expires", "http_only", "secure", "same_site", "partitioned", "priority", "source_scheme", "source_port", "partition_key", "partition_key_opaque", "size")
+    class SameSite(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        SAME_SITE_UNSPECIFIED: _ClassVar[Cookie.SameSite]
+        SAME_SITE_STRICT: _ClassVar[Cookie.SameSite]
+        SAME_SITE_LAX: _ClassVar[Cookie.SameSite]
+        SAME_SITE_NONE: _ClassVar[Cookie.SameSite]
+    SAME_SITE_UNSPECIFIED: Cookie.SameSite
+    SAME_SITE_STRICT: Cookie.SameSite
+    SAME_SITE_LAX: Cookie.SameSite
+    SAME_SITE_NONE: Cookie.SameSite
+    class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        PRIORITY_UNSPECIFIED: _ClassVar[Cookie.Priority]
+        PRIORITY_LOW: _ClassVar[Cookie.Priority]
+        PRIORITY_MEDIUM: _ClassVar[Cookie.Priority]
+        PRIORITY_HIGH: _ClassVar[Cookie.Priority]
+    PRIORITY_UNSPECIFIED: Cookie.Priority
+    PRIORITY_LOW: Cookie.Priority
+    PRIORITY_MEDIUM: Cookie.Priority
+    PRIORITY_HIGH: Cookie.Priority
+    class SourceScheme(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        SOURCE_SCHEME_UNSPECIFIED: _ClassVar[Cookie.SourceScheme]
+        SOURCE_SCHEME_UNSET: _ClassVar[Cookie.SourceScheme]
+        SOURCE_SCHEME_NON_SECURE: _ClassVar[Cookie.SourceScheme]
+        SOURCE_SCHEME_SECURE: _ClassVar[Cookie.SourceScheme]
+    SOURCE_SCHEME_UNSPECIFIED: Cookie.SourceScheme
+    SOURCE_SCHEME_UNSET: Cookie.SourceScheme
+    SOURCE_SCHEME_NON_SECURE: Cookie.SourceScheme
+    SOURCE_SCHEME_SECURE: Cookie.SourceScheme
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    HTTP_ONLY_FIELD_NUMBER: _ClassVar[int]
+    SECURE_FIELD_NUMBER: _ClassVar[int]
+    SAME_SITE_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONED_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SCHEME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_PORT_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_KEY_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_KEY_OPAQUE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    domain: str
+    path: str
+    expires: float
+    http_only: bool
+    secure: bool
+    same_site: Cookie.SameSite
+    partitioned: bool
+    priority: Cookie.Priority
+    source_scheme: Cookie.SourceScheme
+    source_port: int
+    partition_key: CookiePartitionKey
+    partition_key_opaque: bool
+    size: int
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., domain: _Optional[str] = ..., path: _Optional[str] = ..., expires: _Optional[float] = ..., http_only: _Optional[bool] = ..., secure: _Optional[bool] = ..., same_site: _Optional[_Union[Cookie.SameSite, str]] = ..., partitioned: _Optional[bool] = ..., priority: _Optional[_Union[Cookie.Priority, str]] = ..., source_scheme: _Optional[_Union[Cookie.SourceScheme, str]] = ..., source_port: _Optional[int] = ..., partition_key: _Optional[_Union[CookiePartitionKey, _Mapping]] = ..., partition_key_opaque: _Optional[bool] = ..., size: _Optional[int] = ...) -> None: ...
+
+class CookiePartitionKey(_message.Message):
+    __slots__ = ("top_level_site", "has_cross_site_ancestor")
+    TOP_LEVEL_SITE_FIELD_NUMBER: _ClassVar[int]
+    HAS_CROSS_SITE_ANCESTOR_FIELD_NUMBER: _ClassVar[int]
+    top_level_site: str
+    has_cross_site_ancestor: bool
+    def __init__(self, top_level_site: _Optional[str] = ..., has_cross_site_ancestor: _Optional[bool] = ...) -> None: ...
+
+class SerializedValue(_message.Message):
+    __slots__ = ("encoding", "data")
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    encoding: str
+    data: bytes
+    def __init__(self, encoding: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ScrollPosition(_message.Message):
+    __slots__ = ("x", "y")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    x: float
+    y: float
+    def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ...) -> None: ...
+
+class HistoryEntry(_message.Message):
+    __slots__ = ("url", "title", "state", "scroll_position", "timestamp", "transition_type", "user_typed_url")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SCROLL_POSITION_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    TRANSITION_TYPE_FIELD_NUMBER: _ClassVar[int]
+    USER_TYPED_URL_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    title: DOMString
+    state: SerializedValue
+    scroll_position: ScrollPosition
+    timestamp: int
+    transition_type: str
+    user_typed_url: str
+    def __init__(self, url: _Optional[str] = ..., title: _Optional[_Union[DOMString, _Mapping]] = ..., state: _Optional[_Union[SerializedValue, _Mapping]] = ..., scroll_position: _Optional[_Union[ScrollPosition, _Mapping]] = ..., timestamp: _Optional[int] = ..., transition_type: _Optional[str] = ..., user_typed_url: _Optional[str] = ...) -> None: ...
+
+class NavigationState(_message.Message):
+    __slots__ = ("current_url", "entries", "current_index")
+    CURRENT_URL_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    current_url: str
+    entries: _containers.RepeatedCompositeFieldContainer[HistoryEntry]
+    current_index: int
+    def __init__(self, current_url: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ..., current_index: _Optional[int] = ...) -> None: ...
+
+class Tab(_message.Message):
+    __slots__ = ("target_id", "navigation", "session_storage", "active")
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    NAVIGATION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_STORAGE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    target_id: str
+    navigation: NavigationState
+    session_storage: _containers.RepeatedCompositeFieldContainer[OriginStorage]
+    active: bool
+    def __init__(self, target_id: _Optional[str] = ..., navigation: _Optional[_Union[NavigationState, _Mapping]] = ..., session_storage: _Optional[_Iterable[_Union[OriginStorage, _Mapping]]] = ..., active: _Optional[bool] = ...) -> None: ...
+
+class HistoryState(_message.Message):
+    __slots__ = ("tabs",)
+    TABS_FIELD_NUMBER: _ClassVar[int]
+    tabs: _containers.RepeatedCompositeFieldContainer[Tab]
+    def __init__(self, tabs: _Optional[_Iterable[_Union[Tab, _Mapping]]] = ...) -> None: ...
+
+class DOMState(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class NetworkState(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AuthToken(_message.Message):
+    __slots__ = ("type", "value", "scope", "expires_at", "refresh_token", "is_http_only", "domain")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    IS_HTTP_ONLY_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    value: str
+    scope: _containers.RepeatedScalarFieldContainer[str]
+    expires_at: int
+    refresh_token: str
+    is_http_only: bool
+    domain: str
+    def __init__(self, type: _Optional[str] = ..., value: _Optional[str] = ..., scope: _Optional[_Iterable[str]] = ..., expires_at: _Optional[int] = ..., refresh_token: _Optional[str] = ..., is_http_only: _Optional[bool] = ..., domain: _Optional[str] = ...) -> None: ...
+
+class EncryptedCredentials(_message.Message):
+    __slots__ = ("key_id", "algorithm", "nonce", "ciphertext")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    algorithm: str
+    nonce: bytes
+    ciphertext: bytes
+    def __init__(self, key_id: _Optional[str] = ..., algorithm: _Optional[str] = ..., nonce: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
+
+class AuthenticationState(_message.Message):
+    __slots__ = ("tokens", "credentials")
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[AuthToken]
+    credentials: EncryptedCredentials
+    def __init__(self, tokens: _Optional[_Iterable[_Union[AuthToken, _Mapping]]] = ..., credentials: _Optional[_Union[EncryptedCredentials, _Mapping]] = ...) -> None: ...
+
+class RecordedEvent(_message.Message):
+    __slots__ = ("type", "timestamp", "target", "data")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    timestamp: float
+    target: str
+    data: SerializedValue
+    def __init__(self, type: _Optional[str] = ..., timestamp: _Optional[float] = ..., target: _Optional[str] = ..., data: _Optional[_Union[SerializedValue, _Mapping]] = ...) -> None: ...
+
+class RecordingState(_message.Message):
+    __slots__ = ("events", "start_time", "duration")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[RecordedEvent]
+    start_time: int
+    duration: int
+    def __init__(self, events: _Optional[_Iterable[_Union[RecordedEvent, _Mapping]]] = ..., start_time: _Optional[int] = ..., duration: _Optional[int] = ...) -> None: ...
+
+class Extension(_message.Message):
+    __slots__ = ("media_type", "data", "component_version")
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    COMPONENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    media_type: str
+    data: bytes
+    component_version: str
+    def __init__(self, media_type: _Optional[str] = ..., data: _Optional[bytes] = ..., component_version: _Optional[str] = ...) -> None: ...
+
+class CaptureSource(_message.Message):
+    __slots__ = ("browser", "user_agent", "protocol_version", "browser_context_id", "psp_version")
+    BROWSER_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_CONTEXT_ID_FIELD_NUMBER: _ClassVar[int]
+    PSP_VERSION_FIELD_NUMBER: _ClassVar[int]
+    browser: str
+    user_agent: str
+    protocol_version: str
+    browser_context_id: str
+    psp_version: str
+    def __init__(self, browser: _Optional[str] = ..., user_agent: _Optional[str] = ..., protocol_version: _Optional[str] = ..., browser_context_id: _Optional[str] = ..., psp_version: _Optional[str] = ...) -> None: ...
+
+class CaptureReport(_message.Message):
+    __slots__ = ("components", "origins_covered", "uncovered")
+    class Uncovered(_message.Message):
+        __slots__ = ("what", "reason")
+        WHAT_FIELD_NUMBER: _ClassVar[int]
+        REASON_FIELD_NUMBER: _ClassVar[int]
+        what: str
+        reason: str
+        def __init__(self, what: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    COMPONENTS_FIELD_NUMBER: _ClassVar[int]
+    ORIGINS_COVERED_FIELD_NUMBER: _ClassVar[int]
+    UNCOVERED_FIELD_NUMBER: _ClassVar[int]
+    components: _containers.RepeatedScalarFieldContainer[str]
+    origins_covered: _containers.RepeatedScalarFieldContainer[str]
+    uncovered: _containers.RepeatedCompositeFieldContainer[CaptureReport.Uncovered]
+    def __init__(self, components: _Optional[_Iterable[str]] = ..., origins_covered: _Optional[_Iterable[str]] = ..., uncovered: _Optional[_Iterable[_Union[CaptureReport.Uncovered, _Mapping]]] = ...) -> None: ...
