@@ -123,6 +123,13 @@ class EventStream:
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise BrowserClosedError(self._session.closed_reason or "event stream closed") from None
 
+    def receive_nowait(self) -> Any:
+        """The next buffered event; ``trio.WouldBlock`` if there is none yet."""
+        try:
+            return self._receive.receive_nowait()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise BrowserClosedError(self._session.closed_reason or "event stream closed") from None
+
     async def wait(self, predicate: Callable[[Any], bool] = lambda event: True) -> Any:
         """The next event for which ``predicate`` is true; earlier ones are discarded."""
         while True:
@@ -318,13 +325,13 @@ class CdpConnection(CdpSession):
         if not isinstance(method, str):
             return
         params = message.get("params") or {}
+        if method == "Target.attachedToTarget":
+            info = params.get("targetInfo") or {}
+            self.session(params["sessionId"], info.get("targetId"))
+        elif method == "Target.detachedFromTarget":
+            self._forget(params.get("sessionId", ""), "detached or closed")
         session_id = message.get("sessionId")
         if session_id is None:
-            if method == "Target.detachedFromTarget":
-                self._forget(params.get("sessionId", ""), "detached or closed")
-            elif method == "Target.attachedToTarget":
-                info = params.get("targetInfo") or {}
-                self.session(params["sessionId"], info.get("targetId"))
             self._dispatch(method, params)
         else:
             session = self._sessions.get(session_id)

@@ -1,0 +1,124 @@
+"""Capturing a browser context into a state, and restoring a state into a context."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import trio
+
+from .. import __version__
+from ..cdp import CdpConnection
+from ..errors import BrowserClosedError, ProtocolError, StateError
+from ..snapshot.model import PROTOCOL_VERSION, BrowserSessionState
+from .pages import BrowserContext, Tab
+from .registry import CaptureContext, RestoreContext, RestoreReport, components, select
+
+__all__ = ["capture_state", "restore_state"]
+
+_NEEDS_TABS = {"local_storage", "session_storage", "tabs"}
+
+
+async def capture_state(
+    connection: CdpConnection,
+    *,
+    context: str | None = None,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] | None = None,
+    origins: Iterable[str] = (),
+) -> BrowserSessionState:
+    """The state of one browser context (``None``: the default context)."""
+    selected = select(only, skip)
+    browser_context = await BrowserContext.resolve(connection, context)
+    state = BrowserSessionState(version=PROTOCOL_VERSION, timestamp=int(time.time() * 1000))
+    version = await connection.send("Browser.getVersion")
+    state.source.browser = version.get("product", "")
+    state.source.user_agent = version.get("userAgent", "")
+    state.source.protocol_version = version.get("protocolVersion", "")
+    state.source.browser_context_id = browser_context.id or ""
+    state.source.psp_version = __version__
+    ctx = CaptureContext(connection, browser_context, state, selected, extra_origins=set(origins))
+    try:
+        if selected & _NEEDS_TABS:
+            await _attach_tabs(ctx)
+        for component in components():
+            if component.name in selected:
+                await component.capture(ctx)
+                state.report.components.append(component.name)
+    finally:
+        with trio.CancelScope(shield=True):
+            for tab in ctx.tabs:
+                await tab.release()
+    if not selected & {"tabs", "session_storage"}:
+        del state.history.tabs[:]
+    return state
+
+
+async def _attach_tabs(ctx: CaptureContext) -> None:
+    for info in await ctx.context.page_targets():
+        try:
+            tab = await ctx.context.attach_tab(info)
+        except ProtocolError:
+            continue  # closed meanwhile
+        ctx.tabs.append(tab)
+        try:
+            await tab.load_frames()
+            await tab.navigation()
+        except (ProtocolError, BrowserClosedError):
+            ctx.tabs.remove(tab)
+            await tab.release()
+            continue
+        ctx.state.history.tabs.add(target_id=tab.target_id)
+
+
+async def restore_state(
+    connection: CdpConnection,
+    state: BrowserSessionState,
+    *,
+    context: str | None = None,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] | None = None,
+    clean: bool = False,
+    timeout: float = 30.0,
+) -> RestoreReport:
+    """Restore ``state`` into a context: ``None``/"default", "new" (created), or an id."""
+    selected = select(only, skip)
+    if context == "new":
+        browser_context = await BrowserContext.create(connection)
+    else:
+        browser_context = await BrowserContext.resolve(connection, context)
+    report = RestoreReport(context_id=browser_context.id)
+    if clean:
+        await _clean(browser_context, report)
+    ctx = RestoreContext(connection, browser_context, state, selected, report, timeout)
+    for component in components():
+        if component.name in selected:
+            await component.restore(ctx)
+    return report
+
+
+async def _clean(context: BrowserContext, report: RestoreReport) -> None:
+    """Empty the context: its tabs, cookies, and the storage of every origin it has cookies for."""
+    from .cookies import cookie_from_cdp, cookie_origins
+
+    cookies = (await context.connection.send("Storage.getCookies", context.context_params())).get("cookies", [])
+    origins = sorted({o for raw in cookies for o in cookie_origins(cookie_from_cdp(raw))})
+    await context.connection.send("Storage.clearCookies", context.context_params())
+    targets = await context.page_targets()
+    keep = None
+    if targets:
+        keep = targets[0]["targetId"]
+    for info in targets[1:]:
+        await context.close_target(info["targetId"])
+    if origins:
+        async with context.stub_page(target_id=keep) as stub:
+            for origin in origins:
+                try:
+                    await stub.session.send("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"})
+                except ProtocolError as exc:
+                    raise StateError(f"cannot clear {origin}: {exc.browser_message}") from None
+    if keep:
+        session = await context.connection.attach(keep)
+        await session.send("Page.navigate", {"url": "about:blank"})
+        await session.detach()
+    report.note(f"cleaned the context: {len(cookies)} cookie(s), {len(targets)} tab(s), storage of {len(origins)} origin(s)")

@@ -1,0 +1,197 @@
+"""localStorage and sessionStorage.
+
+Both are read and written inside the page, in an isolated world, through
+``JSON.stringify``/``JSON.parse``: they escape unpaired surrogates, so every DOMString
+crosses the protocol exactly.
+
+localStorage is read for every origin psp_cdp knows of: the frames of every tab
+(iframes included), the origins the context's cookies and the tabs' history entries
+point to, and any origin the caller adds. Origins with no open frame are read
+through stub pages. The report lists every origin read.
+
+sessionStorage belongs to a tab and is restored with it (see :mod:`.tabs`).
+"""
+
+from __future__ import annotations
+
+import json
+import trio
+
+from ..errors import BrowserClosedError, ProtocolError, StateError
+from ..snapshot.model import BrowserSessionState, OriginStorage, storage_dict, storage_items
+from .cookies import cookie_from_cdp, cookie_origins
+from .pages import Frame, StubPage, gather_limited, js_json, origin_of
+from .registry import CaptureContext, Component, RestoreContext
+
+__all__ = ["LocalStorage", "SessionStorage", "read_storage", "write_storage", "first_party_key"]
+
+_READ = """function (kind) {
+  const s = window[kind];
+  const out = [];
+  for (let i = 0; i < s.length; i++) { const k = s.key(i); out.push(k, s.getItem(k)); }
+  return JSON.stringify(out);
+}"""
+
+_WRITE = """function (kind, text) {
+  const s = window[kind];
+  s.clear();
+  const d = JSON.parse(text);
+  for (let i = 0; i < d.length; i += 2) s.setItem(d[i], d[i + 1]);
+  return s.length;
+}"""
+
+#: How many stub pages read or write origins at once.
+STUB_CONCURRENCY = 4
+
+
+def first_party_key(origin: str) -> str:
+    return origin + "/"
+
+
+async def read_storage(target: Frame | StubPage, kind: str) -> dict[str, str]:
+    """The items of ``window[kind]`` ("localStorage" or "sessionStorage") in a frame or stub page."""
+    flat = json.loads(await target.call(_READ, kind))
+    return dict(zip(flat[::2], flat[1::2]))
+
+
+async def write_storage(target: Frame | StubPage, kind: str, items: dict[str, str]) -> int:
+    """Replace ``window[kind]`` with ``items``; the number of items it then holds."""
+    flat: list[str] = []
+    for key, value in items.items():
+        flat += (key, value)
+    return int(await target.call(_WRITE, kind, js_json(flat)))
+
+
+def _fill(into: OriginStorage, origin: str, storage_key: str, items: dict[str, str]) -> None:
+    into.origin = origin
+    if storage_key and storage_key != first_party_key(origin):
+        into.storage_key = storage_key
+    storage_items(into, items)
+
+
+async def _frame_storage(frame: Frame, kind: str) -> tuple[str, dict[str, str]]:
+    key = await frame.storage_key() or first_party_key(frame.origin or "")
+    return key, await read_storage(frame, kind)
+
+
+class LocalStorage(Component):
+    name = "local_storage"
+    order = 20
+    description = "localStorage of every origin that has any"
+
+    async def capture(self, ctx: CaptureContext) -> None:
+        covered: dict[str, dict[str, str]] = {}  # storage key -> items
+        origins_of_keys: dict[str, str] = {}
+        for tab in ctx.tabs:
+            for frame in tab.frames:
+                origin = frame.origin
+                if origin is None:
+                    continue
+                try:
+                    key, items = await _frame_storage(frame, "localStorage")
+                except (StateError, ProtocolError) as exc:
+                    ctx.uncovered(f"localStorage of {origin} (frame {frame.url})", str(exc))
+                    continue
+                except BrowserClosedError:
+                    continue  # the frame went away; its origin is probed below
+                covered.setdefault(key, items)
+                origins_of_keys[key] = origin
+        first_party = {origins_of_keys[k] for k in covered if k == first_party_key(origins_of_keys[k])}
+        probes = sorted((await self._known_origins(ctx)) - first_party)
+
+        async def probe(origin: str) -> tuple[str, dict[str, str] | Exception]:
+            try:
+                async with ctx.context.stub_page() as stub:
+                    await stub.navigate(origin + "/")
+                    return origin, await read_storage(stub, "localStorage")
+            except (StateError, ProtocolError, trio.TooSlowError) as exc:
+                return origin, exc
+
+        for origin, result in await gather_limited([lambda o=o: probe(o) for o in probes], STUB_CONCURRENCY):
+            if isinstance(result, Exception):
+                ctx.uncovered(f"localStorage of {origin}", str(result) or type(result).__name__)
+                continue
+            covered[first_party_key(origin)] = result
+            origins_of_keys[first_party_key(origin)] = origin
+        for key in sorted(covered):
+            origin = origins_of_keys[key]
+            ctx.state.report.origins_covered.append(origin if key == first_party_key(origin) else key)
+            if covered[key]:
+                _fill(ctx.state.storage.local_storage.add(), origin, key, covered[key])
+
+    async def _known_origins(self, ctx: CaptureContext) -> set[str]:
+        origins = set(ctx.extra_origins)
+        result = await ctx.connection.send("Storage.getCookies", ctx.context.context_params())
+        for raw in result.get("cookies", []):
+            origins.update(cookie_origins(cookie_from_cdp(raw)))
+        for tab in ctx.tabs:
+            for entry in await tab.history():
+                origin = origin_of(entry.get("url", ""))
+                if origin:
+                    origins.add(origin)
+        return origins
+
+    async def restore(self, ctx: RestoreContext) -> None:
+        first_party = [s for s in ctx.state.storage.local_storage if not s.storage_key]
+        for partitioned in ctx.state.storage.local_storage:
+            if partitioned.storage_key:
+                ctx.report.note(f"partitioned localStorage of {partitioned.storage_key} is not restored by this version")
+
+        async def write(origin_storage: OriginStorage) -> None:
+            items = storage_dict(origin_storage)
+            async with ctx.context.stub_page() as stub:
+                await stub.navigate(origin_storage.origin + "/", timeout=ctx.timeout)
+                try:
+                    written = await write_storage(stub, "localStorage", items)
+                except StateError as exc:
+                    ctx.report.note(f"localStorage of {origin_storage.origin}: {exc}")
+                    return
+            ctx.report.count(self.name, written)
+
+        await gather_limited([lambda s=s: write(s) for s in first_party], STUB_CONCURRENCY)
+
+    def count(self, state: BrowserSessionState) -> int:
+        return sum(len(s.items) for s in state.storage.local_storage)
+
+
+class SessionStorage(Component):
+    name = "session_storage"
+    order = 21
+    description = "sessionStorage of every tab, per origin (restored with its tab)"
+
+    async def capture(self, ctx: CaptureContext) -> None:
+        for tab, tab_state in zip(ctx.tabs, ctx.state.history.tabs):
+            seen: set[str] = set()
+            for frame in tab.frames:
+                origin = frame.origin
+                if origin is None:
+                    continue
+                try:
+                    key, items = await _frame_storage(frame, "sessionStorage")
+                except (StateError, ProtocolError) as exc:
+                    ctx.uncovered(f"sessionStorage of {origin} in tab {tab.url}", str(exc))
+                    continue
+                except BrowserClosedError:
+                    continue
+                if key in seen:
+                    continue
+                seen.add(key)
+                if items:
+                    _fill(tab_state.session_storage.add(), origin, key, items)
+            loaded = {frame.origin for frame in tab.frames}
+            for entry in await tab.history():
+                origin = origin_of(entry.get("url", ""))
+                if origin and origin not in loaded:
+                    loaded.add(origin)
+                    ctx.uncovered(
+                        f"sessionStorage of {origin} in tab {tab.url}",
+                        "the tab has navigated away from that origin; its sessionStorage is not readable without reloading it",
+                    )
+
+    async def restore(self, ctx: RestoreContext) -> None:
+        if "tabs" not in ctx.selected and any(t.session_storage for t in ctx.state.history.tabs):
+            ctx.report.note("sessionStorage is restored with its tabs; not restored because tabs were not selected")
+
+    def count(self, state: BrowserSessionState) -> int:
+        return sum(len(s.items) for t in state.history.tabs for s in t.session_storage)
+

@@ -1,0 +1,163 @@
+"""Tabs: URL, title, back/forward entries, current index, history.state and scroll.
+
+Restore rebuilds each tab's history without loading earlier entries live: every
+entry is walked through a stub document (with the entry's title), the tab's
+sessionStorage is written on the first stub of each origin, ``history.state`` is put
+on the current entry, and only then is the current entry reloaded from the network,
+so its scripts run with their sessionStorage and history.state in place.
+"""
+
+from __future__ import annotations
+
+import json
+
+import trio
+
+from ..errors import BrowserClosedError, ProtocolError, StateError
+from ..snapshot.model import BrowserSessionState, OriginStorage, SerializedValue, Tab, domstring, storage_dict, text
+from .pages import StubPage, gather_limited, origin_of
+from .registry import CaptureContext, Component, RestoreContext
+from .storage import STUB_CONCURRENCY, write_storage
+
+__all__ = ["Tabs"]
+
+_PAGE_STATE = """function () {
+  let state = null, error = null;
+  try { state = history.state === undefined ? null : JSON.stringify(history.state); }
+  catch (e) { error = String(e); }
+  return {state, error, x: window.scrollX, y: window.scrollY, visible: document.visibilityState === "visible"};
+}"""
+
+_SET_STATE = "function (text) { history.replaceState(JSON.parse(text), ''); }"
+_SCROLL = "function (x, y) { window.scrollTo(x, y); return [window.scrollX, window.scrollY]; }"
+
+
+class Tabs(Component):
+    name = "tabs"
+    order = 50
+    description = "tabs with their back/forward entries, history.state and scroll position"
+
+    async def capture(self, ctx: CaptureContext) -> None:
+        active_set = False
+        for tab, tab_state in zip(ctx.tabs, ctx.state.history.tabs):
+            navigation = await tab.navigation()
+            entries = navigation.get("entries", [])
+            current = int(navigation.get("currentIndex", len(entries) - 1))
+            nav = tab_state.navigation
+            nav.current_index = current
+            for raw in entries:
+                entry = nav.entries.add(
+                    url=raw.get("url", ""),
+                    transition_type=raw.get("transitionType", ""),
+                    user_typed_url=raw.get("userTypedURL", ""),
+                )
+                domstring(raw.get("title", ""), entry.title)
+            if 0 <= current < len(entries):
+                nav.current_url = entries[current].get("url", "")
+                page = await tab.frames[0].call(_PAGE_STATE) if tab.frames else None
+                if page:
+                    entry = nav.entries[current]
+                    entry.scroll_position.x = page["x"]
+                    entry.scroll_position.y = page["y"]
+                    if page["error"]:
+                        ctx.uncovered(f"history.state of {nav.current_url}", page["error"])
+                    elif page["state"] is not None:
+                        entry.state.CopyFrom(SerializedValue(encoding="json", data=page["state"].encode("utf-8", "surrogatepass")))
+                    if page["visible"] and not active_set:
+                        tab_state.active = active_set = True
+        active = next((t for t in ctx.state.history.tabs if t.active), None)
+        if active and active.navigation.current_url:
+            ctx.state.origin = origin_of(active.navigation.current_url) or ""
+
+    async def restore(self, ctx: RestoreContext) -> None:
+        tabs = [t for t in ctx.state.history.tabs if t.navigation.entries]
+        if not tabs:
+            return
+        reusable = [
+            info["targetId"]
+            for info in await ctx.context.page_targets()
+            if info.get("url") in ("about:blank", "chrome://newtab/", "chrome://new-tab-page/")
+        ]
+        targets = []
+        for _ in tabs:
+            targets.append(reusable.pop(0) if reusable else await ctx.context.new_tab())
+        with_session_storage = "session_storage" in ctx.selected
+        await gather_limited(
+            [lambda t=t, i=i: self._restore_tab(ctx, t, i, with_session_storage) for t, i in zip(tabs, targets)],
+            STUB_CONCURRENCY,
+        )
+        active = next((i for t, i in zip(tabs, targets) if t.active), None)
+        if active:
+            try:
+                await ctx.connection.send("Target.activateTarget", {"targetId": active})
+            except ProtocolError:
+                pass
+
+    async def _restore_tab(self, ctx: RestoreContext, tab: Tab, target_id: str, with_session_storage: bool) -> None:
+        nav = tab.navigation
+        entries = list(nav.entries)
+        current = min(max(nav.current_index, 0), len(entries) - 1)
+        session_storage: dict[str, OriginStorage] = {}
+        if with_session_storage:
+            for storage in tab.session_storage:
+                if storage.storage_key:
+                    ctx.report.note(f"partitioned sessionStorage of {storage.storage_key} is not restored by this version")
+                else:
+                    session_storage[storage.origin] = storage
+        try:
+            async with ctx.context.stub_page(target_id=target_id) as stub:
+                for entry in entries:
+                    stub.titles[entry.url] = text(entry.title)
+                entry_origins = {origin_of(e.url) for e in entries}
+                replace = False
+                # Origins whose sessionStorage this tab holds but none of its entries shows.
+                for origin in [o for o in session_storage if o not in entry_origins]:
+                    await stub.navigate(origin + "/", replace=replace, timeout=ctx.timeout)
+                    replace = True
+                    await self._fill_session_storage(ctx, stub, session_storage.pop(origin))
+                for index, entry in enumerate(entries):
+                    await stub.navigate(entry.url, replace=replace, timeout=ctx.timeout)
+                    replace = False
+                    origin = origin_of(entry.url)
+                    if origin in session_storage:
+                        await self._fill_session_storage(ctx, stub, session_storage.pop(origin))
+                    if index == current and entry.state.encoding == "json" and entry.state.data:
+                        await stub.call(_SET_STATE, entry.state.data.decode("utf-8", "surrogatepass"))
+                    elif index == current and entry.state.data:
+                        ctx.report.note(f"history.state of {entry.url}: unknown encoding {entry.state.encoding!r}")
+                if current != len(entries) - 1:
+                    history = await stub.session.send("Page.getNavigationHistory")
+                    entry_id = history["entries"][current]["id"]
+                    with stub.session.listen("Page.loadEventFired") as loaded:
+                        await stub.session.send("Page.navigateToHistoryEntry", {"entryId": entry_id})
+                        with trio.move_on_after(ctx.timeout):
+                            await loaded.receive()
+                url = entries[current].url
+                if origin_of(url):
+                    if not await stub.reload_live(timeout=ctx.timeout):
+                        ctx.report.note(f"tab {url} did not finish loading within {ctx.timeout:g}s")
+                scroll = entries[current].scroll_position
+                if scroll.x or scroll.y:
+                    await stub.call(_SCROLL, scroll.x, scroll.y)
+        except (StateError, ProtocolError, trio.TooSlowError) as exc:
+            ctx.report.note(f"tab {nav.current_url}: {exc or 'timed out'}")
+            return
+        except BrowserClosedError as exc:
+            raise StateError(f"tab {nav.current_url}: {exc}") from None
+        ctx.report.count(self.name)
+        for leftover in session_storage.values():
+            ctx.report.note(f"sessionStorage of {leftover.origin} in tab {nav.current_url} was not restored")
+
+    async def _fill_session_storage(self, ctx: RestoreContext, stub: StubPage, storage: OriginStorage) -> None:
+        written = await write_storage(stub, "sessionStorage", storage_dict(storage))
+        ctx.report.count("session_storage", written)
+
+    def count(self, state: BrowserSessionState) -> int:
+        return sum(1 for t in state.history.tabs if t.navigation.entries)
+
+
+def history_state(entry_state: SerializedValue) -> object:
+    """The value of a captured ``history.state``."""
+    if entry_state.encoding == "json" and entry_state.data:
+        return json.loads(entry_state.data.decode("utf-8", "surrogatepass"))
+    return None
