@@ -10,6 +10,7 @@ from .connection import (
     open_cdp,
 )
 from .endpoint import read_devtools_active_port, resolve_endpoint
+from .nursery import leaf_errors, single_error
 from .launch import LaunchedBrowser, find_chromium, launch_chromium
 
 __all__ = [
@@ -25,4 +26,6 @@ __all__ = [
     "LaunchedBrowser",
     "find_chromium",
     "launch_chromium",
+    "leaf_errors",
+    "single_error",
 ]

@@ -38,6 +38,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
 from ..errors import BrowserClosedError, EndpointError, ProtocolError
 from .endpoint import resolve_endpoint
+from .nursery import single_error
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
@@ -380,9 +381,10 @@ async def connect_cdp(nursery: trio.Nursery, endpoint: str | int, *, timeout: fl
 @asynccontextmanager
 async def open_cdp(endpoint: str | int, *, timeout: float = 10.0) -> AsyncIterator[CdpConnection]:
     """Connect to a browser for the duration of the block."""
-    async with trio.open_nursery() as nursery:
-        connection = await connect_cdp(nursery, endpoint, timeout=timeout)
-        try:
-            yield connection
-        finally:
-            await connection.aclose()
+    with single_error():
+        async with trio.open_nursery() as nursery:
+            connection = await connect_cdp(nursery, endpoint, timeout=timeout)
+            try:
+                yield connection
+            finally:
+                await connection.aclose()

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import trio
 
-from ..cdp import CdpConnection, CdpSession
+from ..cdp import CdpConnection, CdpSession, single_error
 from ..errors import BrowserClosedError, ProtocolError, StateError
 
 __all__ = [
@@ -337,20 +337,21 @@ class BrowserContext:
         try:
             session = await self.connection.attach(target_id)
             stub = StubPage(session, target_id)
-            async with trio.open_nursery() as nursery:
-                await nursery.start(stub._serve)
-                await session.send("Page.enable")
-                await session.send(
-                    "Fetch.enable", {"patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]}
-                )
-                try:
-                    await session.send("Network.setBypassServiceWorker", {"bypass": True})
-                except ProtocolError:
-                    pass
-                try:
-                    yield stub
-                finally:
-                    nursery.cancel_scope.cancel()
+            with single_error():
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(stub._serve)
+                    await session.send("Page.enable")
+                    await session.send(
+                        "Fetch.enable", {"patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]}
+                    )
+                    try:
+                        await session.send("Network.setBypassServiceWorker", {"bypass": True})
+                    except ProtocolError:
+                        pass
+                    try:
+                        yield stub
+                    finally:
+                        nursery.cancel_scope.cancel()
             with trio.CancelScope(shield=True):
                 if not own:
                     try:
@@ -372,7 +373,8 @@ async def gather_limited(functions: list[Callable[[], Any]], limit: int) -> list
         async with semaphore:
             results[index] = await function()
 
-    async with trio.open_nursery() as nursery:
-        for index, function in enumerate(functions):
-            nursery.start_soon(run, index, function)
+    with single_error():
+        async with trio.open_nursery() as nursery:
+            for index, function in enumerate(functions):
+                nursery.start_soon(run, index, function)
     return results

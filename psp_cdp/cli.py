@@ -1,0 +1,342 @@
+"""The ``psp`` command.
+
+Every error psp_cdp raises on purpose ends the command with one line on stderr and a
+non-zero exit code (1; 2 for a usage mistake argparse catches); no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import trio
+
+from . import __version__
+from .cdp import leaf_errors, open_cdp
+from .errors import PspError, UsageError
+from .snapshot import codec
+from .snapshot.model import BrowserSessionState, text
+from .state import components
+from .store import SessionInfo, Sessions, check_name, open_store, parse_tags
+
+__all__ = ["main"]
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _when(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else "-"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    labels = {
+        "cookies": "cookies",
+        "local_storage": "localStorage items",
+        "session_storage": "sessionStorage items",
+        "tabs": "tabs",
+    }
+    return ", ".join(f"{n} {labels.get(name, name)}" for name, n in counts.items())
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _sessions(args: argparse.Namespace) -> Sessions:
+    return Sessions(open_store(args.store))
+
+
+def _split_ref(ref: str) -> str:
+    name, at, version = ref.partition("@")
+    if at and version not in ("", "latest"):
+        raise UsageError(f"{ref}: this store keeps one version per session; use {name}")
+    return name
+
+
+# -- commands ---------------------------------------------------------------
+
+
+async def cmd_capture(args: argparse.Namespace) -> int:
+    check_name(args.name)
+    sessions = _sessions(args)
+    async with open_cdp(args.cdp) as connection:
+        captured = await sessions.capture(
+            connection,
+            args.name,
+            context=args.context,
+            only=_split(args.only),
+            skip=_split(args.skip),
+            origins=args.origin or (),
+            description=args.description,
+            tags=parse_tags(args.tag),
+        )
+    report = captured.state.report
+    if args.json:
+        _print_json(
+            {
+                **captured.info.as_dict(),
+                "origins_covered": list(report.origins_covered),
+                "uncovered": [{"what": u.what, "reason": u.reason} for u in report.uncovered],
+            }
+        )
+        return 0
+    info = captured.info
+    print(f"captured {info.name} ({info.id}): {_counts(info.components)}")
+    print(f"origins covered: {', '.join(report.origins_covered) or 'none'}")
+    for item in report.uncovered:
+        print(f"not captured: {item.what}: {item.reason}")
+    return 0
+
+
+async def cmd_restore(args: argparse.Namespace) -> int:
+    sessions = _sessions(args)
+    name = _split_ref(args.ref)
+    await sessions.get(name)  # an unknown name fails before connecting
+    async with open_cdp(args.cdp) as connection:
+        info, report = await sessions.restore(
+            connection, name, context=args.context, only=_split(args.only), skip=_split(args.skip), clean=args.clean
+        )
+    if args.json:
+        _print_json({"id": info.id, "name": info.name, **report.as_dict()})
+        return 0
+    where = f"context {report.context_id}" if report.context_id else "the default context"
+    print(f"restored {info.name} into {where}: {_counts(report.restored) or 'nothing'}")
+    for note in report.notes:
+        print(f"note: {note}")
+    return 0
+
+
+async def cmd_ls(args: argparse.Namespace) -> int:
+    listing = await _sessions(args).list(parse_tags(args.tag))
+    if args.json:
+        _print_json([s.as_dict() for s in listing])
+        return 0
+    if not listing:
+        print("no sessions")
+        return 0
+    rows = [("NAME", "ID", "CAPTURED", "SIZE", "TAGS")]
+    for s in listing:
+        tags = ",".join(f"{k}={v}" for k, v in sorted(s.tags.items()))
+        rows.append((s.name, s.id, _when(s.captured_at), _size(s.size) if s.size else "-", tags))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def _describe(info: SessionInfo, state: BrowserSessionState) -> dict[str, Any]:
+    return {
+        **info.as_dict(),
+        "protocol_version": state.version,
+        "browser": state.source.browser,
+        "cookies": [
+            {
+                "name": c.name,
+                "domain": c.domain,
+                "path": c.path,
+                "expires": c.expires if c.HasField("expires") else None,
+                "secure": c.secure,
+                "http_only": c.http_only,
+                "partitioned": c.partitioned,
+            }
+            for c in state.storage.cookies
+        ],
+        "local_storage": {s.storage_key or s.origin: len(s.items) for s in state.storage.local_storage},
+        "tabs": [
+            {
+                "url": t.navigation.current_url,
+                "title": text(t.navigation.entries[t.navigation.current_index].title) if t.navigation.entries else "",
+                "entries": len(t.navigation.entries),
+                "session_storage": {s.origin: len(s.items) for s in t.session_storage},
+            }
+            for t in state.history.tabs
+        ],
+        "origins_covered": list(state.report.origins_covered),
+        "uncovered": [{"what": u.what, "reason": u.reason} for u in state.report.uncovered],
+    }
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    info, state = await _sessions(args).load(_split_ref(args.ref))
+    described = _describe(info, state)
+    if args.json:
+        _print_json(described)
+        return 0
+    print(f"{info.name}  ({info.id})")
+    if info.description:
+        print(f"  {info.description}")
+    if info.tags:
+        print("  tags: " + ", ".join(f"{k}={v}" for k, v in sorted(info.tags.items())))
+    print(f"  captured {_when(info.captured_at)} from {state.source.browser or 'unknown browser'}; {_size(info.size)} stored")
+    print(f"  {_counts(info.components)}")
+    if described["cookies"]:
+        print("  cookies:")
+        for c in described["cookies"]:
+            flags = [f for f, on in (("secure", c["secure"]), ("httpOnly", c["http_only"]), ("partitioned", c["partitioned"])) if on]
+            expires = _when(c["expires"]) if c["expires"] is not None else "session"
+            print(f"    {c['name']}  {c['domain']}{c['path']}  {expires}  {' '.join(flags)}".rstrip())
+    if described["local_storage"]:
+        print("  localStorage:")
+        for origin, n in described["local_storage"].items():
+            print(f"    {origin}  {n} item(s)")
+    if described["tabs"]:
+        print("  tabs:")
+        for tab in described["tabs"]:
+            print(f"    {tab['url']}  {tab['title']!r}  {tab['entries']} history entr{'y' if tab['entries'] == 1 else 'ies'}")
+    for item in described["uncovered"]:
+        print(f"  not captured: {item['what']}: {item['reason']}")
+    return 0
+
+
+async def cmd_rm(args: argparse.Namespace) -> int:
+    info = await _sessions(args).delete(args.ref)
+    print(f"removed {info.name} ({info.id})")
+    return 0
+
+
+async def cmd_export(args: argparse.Namespace) -> int:
+    _, state = await _sessions(args).load(_split_ref(args.ref))
+    if args.format == "json":
+        data = codec.to_json(state).encode("utf-8")
+    elif args.format == "psp":
+        data = codec.encode(state)
+    else:
+        raise UsageError(f"export format {args.format!r} is not supported by this version (use psp or json)")
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        tmp = f"{args.output}.tmp{os.getpid()}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, args.output)
+        print(f"exported {args.ref} to {args.output} ({args.format}, {_size(len(data))})", file=sys.stderr)
+    return 0
+
+
+async def cmd_import(args: argparse.Namespace) -> int:
+    check_name(args.name)
+    try:
+        with (sys.stdin.buffer if args.file == "-" else open(args.file, "rb")) as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise UsageError(f"{args.file}: {exc.strerror}") from None
+    fmt = args.format or ("psp" if codec.is_snapshot(data) else "json")
+    try:
+        if fmt == "psp":
+            state = codec.decode(data)
+        elif fmt == "json":
+            state = codec.from_json(data.decode("utf-8"))
+        else:
+            raise UsageError(f"import format {fmt!r} is not supported by this version (use psp or json)")
+    except UnicodeDecodeError:
+        raise UsageError(f"{args.file}: neither a psp snapshot nor JSON") from None
+    except PspError as exc:
+        raise type(exc)(f"{args.file}: {exc}") from None
+    info = await _sessions(args).save(args.name, state, description=args.description, tags=parse_tags(args.tag))
+    print(f"imported {args.file} as {info.name} ({info.id}): {_counts(info.components)}")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="psp",
+        description="Capture, store and restore complete Chromium sessions over the DevTools Protocol.",
+    )
+    parser.add_argument("--version", action="version", version=f"psp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    names = ", ".join(c.name for c in components())
+
+    def command(name: str, handler: Callable[[argparse.Namespace], Any], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        p.add_argument("--store", metavar="STORE", help="directory of the store (default: $PSP_STORE or the XDG data dir)")
+        return p
+
+    def selection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--only", metavar="C,..", help=f"only these components ({names})")
+        p.add_argument("--skip", metavar="C,..", help="all components but these")
+
+    cdp_help = "browser endpoint: http://host:port, ws:// URL, port, DevToolsActivePort file or profile directory"
+
+    p = command("capture", cmd_capture, "capture a browser context into a session")
+    p.add_argument("--cdp", required=True, metavar="URL", help=cdp_help)
+    p.add_argument("--name", required=True, help="session name (an existing session's state is replaced)")
+    p.add_argument("--context", metavar="ID", help="browser context id (default: the default context)")
+    selection(p)
+    p.add_argument("--tag", action="append", metavar="K=V", help="tag the session (repeatable)")
+    p.add_argument("--description", help="a description of the session")
+    p.add_argument("--origin", action="append", metavar="ORIGIN", help="also read the storage of this origin (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = command("restore", cmd_restore, "restore a session into a browser")
+    p.add_argument("ref", metavar="NAME[@VERSION]", help="session name or id")
+    p.add_argument("--cdp", required=True, metavar="URL", help=cdp_help)
+    p.add_argument("--context", metavar="default|new|ID", help="target context (default: the default context)")
+    selection(p)
+    p.add_argument("--clean", action="store_true", help="empty the whole context first")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = command("ls", cmd_ls, "list sessions")
+    p.add_argument("--tag", action="append", metavar="K=V", help="only sessions with this tag (repeatable)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("show", cmd_show, "describe a session (never prints cookie or storage values)")
+    p.add_argument("ref", metavar="NAME", help="session name or id")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("rm", cmd_rm, "remove a session")
+    p.add_argument("ref", metavar="NAME", help="session name or id")
+
+    p = command("export", cmd_export, "write a session to a file")
+    p.add_argument("ref", metavar="NAME", help="session name or id")
+    p.add_argument("--format", choices=("psp", "json", "playwright"), default="psp")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file, - for stdout")
+
+    p = command("import", cmd_import, "store a session from a file")
+    p.add_argument("file", metavar="FILE", help="a psp snapshot or PSP JSON file, - for stdin")
+    p.add_argument("--name", required=True, help="session name")
+    p.add_argument("--format", choices=("psp", "json", "playwright"), help="default: detected")
+    p.add_argument("--tag", action="append", metavar="K=V", help="tag the session (repeatable)")
+    p.add_argument("--description", help="a description of the session")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return trio.run(args.handler, args)
+    except PspError as exc:
+        print(f"psp: error: {exc}", file=sys.stderr)
+        return 1
+    except BaseExceptionGroup as group:
+        errors = leaf_errors(group)
+        if errors and all(isinstance(e, PspError) for e in errors):
+            print(f"psp: error: {errors[0]}", file=sys.stderr)
+            return 1
+        raise
+    except KeyboardInterrupt:
+        print("psp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
