@@ -1,0 +1,1 @@
+"""Layer 5: recording input and network traffic, and replaying it."""
