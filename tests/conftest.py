@@ -9,6 +9,9 @@ Rules every test follows:
   names a fixed port.
 * A time limit on each test: an async test (fixtures included) fails after
   :data:`DEFAULT_TIME_LIMIT` seconds, or after ``@pytest.mark.time_limit(seconds)``.
+* A failure is reported as itself: pytest-trio runs each test inside nurseries, so
+  one error arrives wrapped in an exception group; the runner here unwraps a group of
+  one (so ``xfail(raises=...)`` works and assertion output stays plain).
 * One shared browser per test session (``chromium``; ``chromium_b`` is a second one,
   with its own profile, for capture-in-one/restore-into-another tests), and a fresh
   browser context or tab per test (``context``, ``page``), so tests never see each
@@ -52,16 +55,37 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 async def _within_time_limit(test: Callable[[], Awaitable[Any]], seconds: float) -> Any:
-    with trio.move_on_after(seconds) as scope:
-        return await test()
-    if scope.cancelled_caught:
-        raise TimeLimitExceeded(f"the test ran longer than its {seconds:g} s time limit and was cancelled")
+    __tracebackhide__ = True
+    message = f"the test ran longer than its {seconds:g} s time limit and was cancelled"
+    with trio.CancelScope(deadline=trio.current_time() + seconds) as scope:
+        try:
+            return await test()
+        except BaseException as exc:
+            if scope.cancel_called:
+                raise TimeLimitExceeded(message) from exc
+            raise
+    raise TimeLimitExceeded(message)
+
+
+def _leaf_errors(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaf_errors(inner)]
+    return [error]
 
 
 def _run_with_time_limit(
     test: Callable[[], Awaitable[Any]], *, seconds: float, clock: Any = None, instruments: Any = ()
 ) -> Any:
-    return trio.run(_within_time_limit, test, seconds, clock=clock, instruments=instruments)
+    __tracebackhide__ = True
+    try:
+        return trio.run(_within_time_limit, test, seconds, clock=clock, instruments=instruments)
+    except BaseExceptionGroup as group:
+        # pytest-trio runs each test inside nurseries, so one failure arrives as a group of one;
+        # unwrapped, it reports plainly and xfail(raises=...) can match it.
+        leaves = _leaf_errors(group)
+        if len(leaves) == 1:
+            raise leaves[0] from None
+        raise
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

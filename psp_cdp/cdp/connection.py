@@ -373,6 +373,8 @@ async def connect_cdp(nursery: trio.Nursery, endpoint: str | int, *, timeout: fl
         raise EndpointError(str(endpoint), f"WebSocket handshake failed: {exc}") from None
     except OSError as exc:
         raise EndpointError(str(endpoint), f"cannot connect to {url}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise EndpointError(str(endpoint), f"malformed WebSocket URL: {exc}") from None
     connection = CdpConnection(ws, str(endpoint), url)
     await nursery.start(connection._read)
     return connection
@@ -381,10 +383,20 @@ async def connect_cdp(nursery: trio.Nursery, endpoint: str | int, *, timeout: fl
 @asynccontextmanager
 async def open_cdp(endpoint: str | int, *, timeout: float = 10.0) -> AsyncIterator[CdpConnection]:
     """Connect to a browser for the duration of the block."""
-    with single_error():
-        async with trio.open_nursery() as nursery:
+    try:
+        async with _nursery() as nursery:
             connection = await connect_cdp(nursery, endpoint, timeout=timeout)
             try:
                 yield connection
             finally:
                 await connection.aclose()
+    except HandshakeError as exc:
+        # trio-websocket reports a refused handshake from its reader task, through the nursery.
+        raise EndpointError(str(endpoint), f"WebSocket handshake failed: {exc}") from None
+
+
+@asynccontextmanager
+async def _nursery() -> AsyncIterator[trio.Nursery]:
+    with single_error():
+        async with trio.open_nursery() as nursery:
+            yield nursery

@@ -30,7 +30,13 @@ _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5
 
 async def resolve_endpoint(endpoint: str | int, *, timeout: float = 10.0) -> str:
     """The browser-level WebSocket URL for ``endpoint``; :class:`EndpointError` if there is none."""
-    text = str(endpoint).strip()
+    try:
+        return await _resolve(str(endpoint).strip(), timeout)
+    except ValueError as exc:  # urlsplit on a malformed URL
+        raise EndpointError(str(endpoint), f"malformed endpoint: {exc}") from None
+
+
+async def _resolve(text: str, timeout: float) -> str:
     if not text:
         raise EndpointError(text, "empty endpoint")
     if text.startswith(("ws://", "wss://")):

@@ -1,0 +1,114 @@
+"""The `psp` command as a user runs it: a subprocess, its output and exit code.
+
+Rules: each test has its own store directory; browsers are the shared ones; the site
+is on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from psp_cdp.cdp import CdpConnection, LaunchedBrowser
+
+from .helpers import browser_context
+from .site import Site
+
+PSP = os.path.join(os.path.dirname(sys.executable), "psp")
+
+
+def psp(*args: str, store: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([PSP, *args, "--store", store], capture_output=True, text=True, timeout=60)
+    if check and result.returncode:
+        raise AssertionError(f"psp {args} failed: {result.stderr}")
+    return result
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for needle in needles:
+        assert needle in result.stderr
+
+
+async def test_capture_ls_show_export_import_restore_rm(
+    tmp_path, site: Site, cdp: CdpConnection, chromium: LaunchedBrowser, chromium_b: LaunchedBrowser
+) -> None:
+    store = str(tmp_path / "store")
+    async with browser_context(cdp) as source:
+        await source.new_page(f"{site.url()}/set-cookie?c=token%3Dsecret-value%3B%20Max-Age%3D3600&next=/storage%3Flocal.k%3Dv")
+        captured = psp("capture", "--cdp", chromium.endpoint, "--context", source.id, "--name", "cli",
+                       "--tag", "team=qa", "--description", "made by a test", "--json", store=store)
+    info = json.loads(captured.stdout)
+    assert info["name"] == "cli" and info["components"]["cookies"] == 1 and info["components"]["local_storage"] == 1
+    assert site.url() in info["origins_covered"]
+
+    listed = json.loads(psp("ls", "--json", "--tag", "team=qa", store=store).stdout)
+    assert [s["name"] for s in listed] == ["cli"]
+    assert json.loads(psp("ls", "--json", "--tag", "team=dev", store=store).stdout) == []
+    assert "cli" in psp("ls", store=store).stdout
+
+    shown = psp("show", "cli", "--json", store=store).stdout
+    assert "secret-value" not in shown and "secret-value" not in psp("show", "cli", store=store).stdout
+    assert json.loads(shown)["cookies"][0]["name"] == "token"
+
+    for fmt in ("psp", "json"):
+        exported = tmp_path / f"cli.{fmt}"
+        psp("export", "cli", "--format", fmt, "-o", str(exported), store=store)
+        psp("import", str(exported), "--name", f"copy-{fmt}", store=store)
+        again = json.loads(psp("show", f"copy-{fmt}", "--json", store=store).stdout)
+        assert again["components"] == info["components"]
+
+    restored = json.loads(psp("restore", "cli", "--cdp", chromium_b.endpoint, "--context", "new", "--json", store=store).stdout)
+    assert restored["restored"]["cookies"] == 1 and restored["restored"]["local_storage"] == 1
+    assert restored["context"]
+
+    assert "removed cli" in psp("rm", "cli", store=store).stdout
+    assert_clean_error(psp("show", "cli", store=store, check=False), "no session named 'cli'")
+
+
+def test_unknown_name_lists_similar_names(tmp_path) -> None:
+    store = str(tmp_path)
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"version": "1.0.0"}')
+    psp("import", str(empty), "--name", "login-prod", store=store)
+    result = psp("restore", "login-prd", "--cdp", "1", store=store, check=False)
+    assert_clean_error(result, "login-prd", "login-prod")
+
+
+@pytest.mark.parametrize("endpoint", ["1", "http://127.0.0.1:1", "not an endpoint", "/nonexistent/profile"])
+def test_unreachable_endpoints_fail_cleanly(tmp_path, endpoint: str) -> None:
+    result = psp("capture", "--cdp", endpoint, "--name", "x", store=str(tmp_path), check=False)
+    assert_clean_error(result, endpoint.split("://")[-1])
+    assert psp("ls", "--json", store=str(tmp_path)).stdout.strip() == "[]"
+
+
+def test_http_server_that_is_not_a_browser(tmp_path, site: Site) -> None:
+    result = psp("capture", "--cdp", site.url(), "--name", "x", store=str(tmp_path), check=False)
+    assert_clean_error(result, site.url(), "not a Chromium DevTools endpoint")
+
+
+def test_corrupted_session_file_is_named(tmp_path) -> None:
+    store = str(tmp_path)
+    source = tmp_path / "s.json"
+    source.write_text('{"version": "1.0.0", "origin": "https://example.com"}')
+    psp("import", str(source), "--name", "a", store=store)
+    psp("import", str(source), "--name", "b", store=store)
+    session_id = json.loads(psp("show", "a", "--json", store=store).stdout)["id"]
+    state = tmp_path / "sessions" / session_id / "state.psp"
+    state.write_bytes(state.read_bytes()[:10])
+    assert_clean_error(psp("show", "a", store=store, check=False), str(state))
+    assert json.loads(psp("show", "b", "--json", store=store).stdout)["name"] == "b"
+
+
+def test_bad_names_and_garbage_imports(tmp_path) -> None:
+    assert_clean_error(psp("capture", "--cdp", "1", "--name", "../evil", store=str(tmp_path), check=False), "invalid session name")
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"\xff\xfe garbage")
+    assert_clean_error(psp("import", str(garbage), "--name", "g", store=str(tmp_path), check=False), str(garbage))
+    assert psp("ls", "--json", store=str(tmp_path)).stdout.strip() == "[]"
