@@ -69,9 +69,24 @@ def _fill(into: OriginStorage, origin: str, storage_key: str, items: dict[str, s
     storage_items(into, items)
 
 
-async def _frame_storage(frame: Frame, kind: str) -> tuple[str, dict[str, str]]:
-    key = await frame.storage_key() or first_party_key(frame.origin or "")
-    return key, await read_storage(frame, kind)
+async def _read_frames(ctx: CaptureContext, frames: list[Frame], kind: str) -> list[tuple[str, str, dict[str, str]]]:
+    """``(origin, storage key, items)`` of ``window[kind]`` in each frame with an http(s) origin.
+
+    A frame that cannot be read is reported; one that went away meanwhile is passed over.
+    """
+    found = []
+    for frame in frames:
+        origin = frame.origin
+        if origin is None:
+            continue
+        try:
+            key = await frame.storage_key() or first_party_key(origin)
+            found.append((origin, key, await read_storage(frame, kind)))
+        except (StateError, ProtocolError) as exc:
+            ctx.uncovered(f"{kind} of {origin} (frame {frame.url})", str(exc))
+        except BrowserClosedError:
+            continue
+    return found
 
 
 class LocalStorage(Component):
@@ -83,17 +98,7 @@ class LocalStorage(Component):
         covered: dict[str, dict[str, str]] = {}  # storage key -> items
         origins_of_keys: dict[str, str] = {}
         for tab in ctx.tabs:
-            for frame in tab.frames:
-                origin = frame.origin
-                if origin is None:
-                    continue
-                try:
-                    key, items = await _frame_storage(frame, "localStorage")
-                except (StateError, ProtocolError) as exc:
-                    ctx.uncovered(f"localStorage of {origin} (frame {frame.url})", str(exc))
-                    continue
-                except BrowserClosedError:
-                    continue  # the frame went away; its origin is probed below
+            for origin, key, items in await _read_frames(ctx, tab.frames, "localStorage"):
                 covered.setdefault(key, items)
                 origins_of_keys[key] = origin
         first_party = {origins_of_keys[k] for k in covered if k == first_party_key(origins_of_keys[k])}
@@ -162,17 +167,7 @@ class SessionStorage(Component):
     async def capture(self, ctx: CaptureContext) -> None:
         for tab, tab_state in zip(ctx.tabs, ctx.state.history.tabs):
             seen: set[str] = set()
-            for frame in tab.frames:
-                origin = frame.origin
-                if origin is None:
-                    continue
-                try:
-                    key, items = await _frame_storage(frame, "sessionStorage")
-                except (StateError, ProtocolError) as exc:
-                    ctx.uncovered(f"sessionStorage of {origin} in tab {tab.url}", str(exc))
-                    continue
-                except BrowserClosedError:
-                    continue
+            for origin, key, items in await _read_frames(ctx, tab.frames, "sessionStorage"):
                 if key in seen:
                     continue
                 seen.add(key)
