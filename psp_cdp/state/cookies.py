@@ -7,9 +7,10 @@ from typing import Any
 
 from ..errors import ProtocolError
 from ..snapshot.model import BrowserSessionState, Cookie
+from .pages import BrowserContext
 from .registry import CaptureContext, Component, RestoreContext
 
-__all__ = ["Cookies", "cookie_from_cdp", "cookie_to_cdp", "cookie_origins"]
+__all__ = ["Cookies", "cookie_from_cdp", "cookie_to_cdp", "cookie_origins", "read_cookies"]
 
 _SAME_SITE = {"Strict": Cookie.SAME_SITE_STRICT, "Lax": Cookie.SAME_SITE_LAX, "None": Cookie.SAME_SITE_NONE}
 _PRIORITY = {"Low": Cookie.PRIORITY_LOW, "Medium": Cookie.PRIORITY_MEDIUM, "High": Cookie.PRIORITY_HIGH}
@@ -87,10 +88,12 @@ def cookie_origins(cookie: Cookie) -> list[str]:
         return []
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    if cookie.source_scheme == Cookie.SOURCE_SCHEME_SECURE or cookie.secure:
+    if cookie.source_scheme == Cookie.SOURCE_SCHEME_SECURE:
         schemes = ["https"]
     elif cookie.source_scheme == Cookie.SOURCE_SCHEME_NON_SECURE:
-        schemes = ["http"]
+        schemes = ["http"]  # a Secure cookie set over http on a trustworthy host (localhost) stays http
+    elif cookie.secure:
+        schemes = ["https"]
     else:
         schemes = ["https", "http"]
     origins = []
@@ -101,15 +104,19 @@ def cookie_origins(cookie: Cookie) -> list[str]:
     return origins
 
 
+async def read_cookies(context: BrowserContext) -> list[Cookie]:
+    """Every cookie of a browser context, as model cookies."""
+    result = await context.connection.send("Storage.getCookies", context.context_params())
+    return [cookie_from_cdp(raw) for raw in result.get("cookies", [])]
+
+
 class Cookies(Component):
     name = "cookies"
     order = 10
     description = "every cookie of the context, with every attribute"
 
     async def capture(self, ctx: CaptureContext) -> None:
-        result = await ctx.connection.send("Storage.getCookies", ctx.context.context_params())
-        for raw in result.get("cookies", []):
-            ctx.state.storage.cookies.append(cookie_from_cdp(raw))
+        ctx.state.storage.cookies.extend(await read_cookies(ctx.context))
 
     async def restore(self, ctx: RestoreContext) -> None:
         now = time.time()

@@ -11,7 +11,8 @@ from .. import __version__
 from ..cdp import CdpConnection
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import PROTOCOL_VERSION, BrowserSessionState
-from .pages import BrowserContext, Tab
+from .cookies import cookie_origins, read_cookies
+from .pages import BrowserContext
 from .registry import CaptureContext, RestoreContext, RestoreReport, components, select
 
 __all__ = ["capture_state", "restore_state"]
@@ -99,10 +100,8 @@ async def restore_state(
 
 async def _clean(context: BrowserContext, report: RestoreReport) -> None:
     """Empty the context: its tabs, cookies, and the storage of every origin it has cookies for."""
-    from .cookies import cookie_from_cdp, cookie_origins
-
-    cookies = (await context.connection.send("Storage.getCookies", context.context_params())).get("cookies", [])
-    origins = sorted({o for raw in cookies for o in cookie_origins(cookie_from_cdp(raw))})
+    cookies = await read_cookies(context)
+    origins = sorted({o for cookie in cookies for o in cookie_origins(cookie)})
     await context.connection.send("Storage.clearCookies", context.context_params())
     targets = await context.page_targets()
     keep = None

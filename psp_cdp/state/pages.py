@@ -201,6 +201,7 @@ class StubPage:
         self.target_id = target_id
         self.titles: dict[str, str] = {}
         self.stubbing = True
+        self._frame: Frame | None = None  # the current document's main frame, until the next navigation
 
     def document(self, url: str) -> bytes:
         title = self.titles.get(url, "")
@@ -241,6 +242,7 @@ class StubPage:
         current history entry is replaced rather than a new one added.
         """
         with self.session.listen("Page.loadEventFired") as loaded:
+            self._frame = None
             if replace:
                 frame = await self.main_frame()
                 await frame.call("function (url) { location.replace(url); }", url)
@@ -254,11 +256,21 @@ class StubPage:
                 with trio.fail_after(timeout):
                     await loaded.receive()
 
+    async def go_to_entry(self, index: int, *, timeout: float = 30.0) -> None:
+        """Traverse the tab's history to entry ``index`` and wait (at most ``timeout``) for it to load."""
+        history = await self.session.send("Page.getNavigationHistory")
+        with self.session.listen("Page.loadEventFired") as loaded:
+            self._frame = None
+            await self.session.send("Page.navigateToHistoryEntry", {"entryId": history["entries"][index]["id"]})
+            with trio.move_on_after(timeout):
+                await loaded.receive()
+
     async def reload_live(self, *, timeout: float = 30.0) -> bool:
         """Stop stubbing and reload the current entry from the network; whether it loaded in time."""
         self.stubbing = False
         await self.session.send("Fetch.disable")
         with self.session.listen("Page.loadEventFired") as loaded:
+            self._frame = None
             await self.session.send("Page.reload")
             with trio.move_on_after(timeout):
                 await loaded.receive()
@@ -266,8 +278,11 @@ class StubPage:
         return False
 
     async def main_frame(self) -> Frame:
-        tree = (await self.session.send("Page.getFrameTree"))["frameTree"]
-        return Frame(self.session, tree["frame"]["id"], tree["frame"]["url"])
+        """The main frame of the current document (its isolated world made once per document)."""
+        if self._frame is None:
+            tree = (await self.session.send("Page.getFrameTree"))["frameTree"]
+            self._frame = Frame(self.session, tree["frame"]["id"], tree["frame"]["url"])
+        return self._frame
 
     async def call(self, declaration: str, *args: Any) -> Any:
         """Call a function in the current document's isolated world."""

@@ -19,7 +19,7 @@ import trio
 
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, OriginStorage, storage_dict, storage_items
-from .cookies import cookie_from_cdp, cookie_origins
+from .cookies import cookie_origins, read_cookies
 from .pages import Frame, StubPage, gather_limited, js_json, origin_of
 from .registry import CaptureContext, Component, RestoreContext
 
@@ -126,9 +126,9 @@ class LocalStorage(Component):
 
     async def _known_origins(self, ctx: CaptureContext) -> set[str]:
         origins = set(ctx.extra_origins)
-        result = await ctx.connection.send("Storage.getCookies", ctx.context.context_params())
-        for raw in result.get("cookies", []):
-            origins.update(cookie_origins(cookie_from_cdp(raw)))
+        cookies = ctx.state.storage.cookies if "cookies" in ctx.selected else await read_cookies(ctx.context)
+        for cookie in cookies:
+            origins.update(cookie_origins(cookie))
         for tab in ctx.tabs:
             for entry in await tab.history():
                 origin = origin_of(entry.get("url", ""))

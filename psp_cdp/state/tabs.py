@@ -9,8 +9,6 @@ so its scripts run with their sessionStorage and history.state in place.
 
 from __future__ import annotations
 
-import json
-
 import trio
 
 from ..errors import BrowserClosedError, ProtocolError, StateError
@@ -126,12 +124,7 @@ class Tabs(Component):
                     elif index == current and entry.state.data:
                         ctx.report.note(f"history.state of {entry.url}: unknown encoding {entry.state.encoding!r}")
                 if current != len(entries) - 1:
-                    history = await stub.session.send("Page.getNavigationHistory")
-                    entry_id = history["entries"][current]["id"]
-                    with stub.session.listen("Page.loadEventFired") as loaded:
-                        await stub.session.send("Page.navigateToHistoryEntry", {"entryId": entry_id})
-                        with trio.move_on_after(ctx.timeout):
-                            await loaded.receive()
+                    await stub.go_to_entry(current, timeout=ctx.timeout)
                 url = entries[current].url
                 if origin_of(url):
                     if not await stub.reload_live(timeout=ctx.timeout):
@@ -155,9 +148,3 @@ class Tabs(Component):
     def count(self, state: BrowserSessionState) -> int:
         return sum(1 for t in state.history.tabs if t.navigation.entries)
 
-
-def history_state(entry_state: SerializedValue) -> object:
-    """The value of a captured ``history.state``."""
-    if entry_state.encoding == "json" and entry_state.data:
-        return json.loads(entry_state.data.decode("utf-8", "surrogatepass"))
-    return None
