@@ -18,7 +18,7 @@ import importlib.metadata
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import UsageError
 from ..snapshot.model import BrowserSessionState, CaptureReport
@@ -54,6 +54,8 @@ class CaptureContext:
     #: Origins to read besides the ones psp_cdp finds itself.
     extra_origins: set[str] = field(default_factory=set)
     tabs: list[Tab] = field(default_factory=list)
+    #: What components work out once and share during one capture (known origins, ...).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def uncovered(self, what: str, reason: str) -> None:
         self.state.report.uncovered.append(CaptureReport.Uncovered(what=what, reason=reason))

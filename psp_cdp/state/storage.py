@@ -15,11 +15,10 @@ sessionStorage belongs to a tab and is restored with it (see :mod:`.tabs`).
 from __future__ import annotations
 
 import json
-import trio
 
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, OriginStorage, storage_dict, storage_items
-from .cookies import cookie_origins, read_cookies
+from .origins import STUB_CONCURRENCY, known_origins, with_stub_pages
 from .pages import Frame, StubPage, gather_limited, js_json, origin_of
 from .registry import CaptureContext, Component, RestoreContext
 
@@ -40,10 +39,6 @@ _WRITE = """function (kind, text) {
   return s.length;
 }"""
 
-#: How many stub pages read or write origins at once.
-STUB_CONCURRENCY = 4
-
-
 def first_party_key(origin: str) -> str:
     return origin + "/"
 
@@ -52,6 +47,10 @@ async def read_storage(target: Frame | StubPage, kind: str) -> dict[str, str]:
     """The items of ``window[kind]`` ("localStorage" or "sessionStorage") in a frame or stub page."""
     flat = json.loads(await target.call(_READ, kind))
     return dict(zip(flat[::2], flat[1::2]))
+
+
+async def _read_local(stub: StubPage, origin: str) -> dict[str, str]:
+    return await read_storage(stub, "localStorage")
 
 
 async def write_storage(target: Frame | StubPage, kind: str, items: dict[str, str]) -> int:
@@ -102,39 +101,15 @@ class LocalStorage(Component):
                 covered.setdefault(key, items)
                 origins_of_keys[key] = origin
         first_party = {origins_of_keys[k] for k in covered if k == first_party_key(origins_of_keys[k])}
-        probes = sorted((await self._known_origins(ctx)) - first_party)
-
-        async def probe(origin: str) -> tuple[str, dict[str, str] | Exception]:
-            try:
-                async with ctx.context.stub_page() as stub:
-                    await stub.navigate(origin + "/")
-                    return origin, await read_storage(stub, "localStorage")
-            except (StateError, ProtocolError, trio.TooSlowError) as exc:
-                return origin, exc
-
-        for origin, result in await gather_limited([lambda o=o: probe(o) for o in probes], STUB_CONCURRENCY):
-            if isinstance(result, Exception):
-                ctx.uncovered(f"localStorage of {origin}", str(result) or type(result).__name__)
-                continue
-            covered[first_party_key(origin)] = result
+        probes = sorted((await known_origins(ctx)) - first_party)
+        for origin, items in (await with_stub_pages(ctx, probes, _read_local, "localStorage")).items():
+            covered[first_party_key(origin)] = items
             origins_of_keys[first_party_key(origin)] = origin
         for key in sorted(covered):
             origin = origins_of_keys[key]
             ctx.state.report.origins_covered.append(origin if key == first_party_key(origin) else key)
             if covered[key]:
                 _fill(ctx.state.storage.local_storage.add(), origin, key, covered[key])
-
-    async def _known_origins(self, ctx: CaptureContext) -> set[str]:
-        origins = set(ctx.extra_origins)
-        cookies = ctx.state.storage.cookies if "cookies" in ctx.selected else await read_cookies(ctx.context)
-        for cookie in cookies:
-            origins.update(cookie_origins(cookie))
-        for tab in ctx.tabs:
-            for entry in await tab.history():
-                origin = origin_of(entry.get("url", ""))
-                if origin:
-                    origins.add(origin)
-        return origins
 
     async def restore(self, ctx: RestoreContext) -> None:
         first_party = [s for s in ctx.state.storage.local_storage if not s.storage_key]

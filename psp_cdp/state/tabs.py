@@ -15,7 +15,8 @@ from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, OriginStorage, SerializedValue, Tab, domstring, storage_dict, text
 from .pages import StubPage, gather_limited, origin_of
 from .registry import CaptureContext, Component, RestoreContext
-from .storage import STUB_CONCURRENCY, write_storage
+from .origins import STUB_CONCURRENCY
+from .storage import write_storage
 
 __all__ = ["Tabs"]
 

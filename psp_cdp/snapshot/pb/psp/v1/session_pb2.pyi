@@ -69,12 +69,134 @@ class OriginStorage(_message.Message):
     def __init__(self, origin: _Optional[str] = ..., storage_key: _Optional[str] = ..., items: _Optional[_Iterable[_Union[StorageItem, _Mapping]]] = ...) -> None: ...
 
 class StorageState(_message.Message):
-    __slots__ = ("cookies", "local_storage")
+    __slots__ = ("cookies", "local_storage", "indexed_db", "cache_storage", "indexed_db_records", "cache_entries")
     COOKIES_FIELD_NUMBER: _ClassVar[int]
     LOCAL_STORAGE_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_DB_FIELD_NUMBER: _ClassVar[int]
+    CACHE_STORAGE_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_DB_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     cookies: _containers.RepeatedCompositeFieldContainer[Cookie]
     local_storage: _containers.RepeatedCompositeFieldContainer[OriginStorage]
-    def __init__(self, cookies: _Optional[_Iterable[_Union[Cookie, _Mapping]]] = ..., local_storage: _Optional[_Iterable[_Union[OriginStorage, _Mapping]]] = ...) -> None: ...
+    indexed_db: _containers.RepeatedCompositeFieldContainer[IndexedDBDatabase]
+    cache_storage: _containers.RepeatedCompositeFieldContainer[CacheStorageCache]
+    indexed_db_records: _containers.RepeatedCompositeFieldContainer[IndexedDBRecord]
+    cache_entries: _containers.RepeatedCompositeFieldContainer[CacheEntry]
+    def __init__(self, cookies: _Optional[_Iterable[_Union[Cookie, _Mapping]]] = ..., local_storage: _Optional[_Iterable[_Union[OriginStorage, _Mapping]]] = ..., indexed_db: _Optional[_Iterable[_Union[IndexedDBDatabase, _Mapping]]] = ..., cache_storage: _Optional[_Iterable[_Union[CacheStorageCache, _Mapping]]] = ..., indexed_db_records: _Optional[_Iterable[_Union[IndexedDBRecord, _Mapping]]] = ..., cache_entries: _Optional[_Iterable[_Union[CacheEntry, _Mapping]]] = ...) -> None: ...
+
+class KeyPath(_message.Message):
+    __slots__ = ("path", "paths")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    paths: KeyPathList
+    def __init__(self, path: _Optional[str] = ..., paths: _Optional[_Union[KeyPathList, _Mapping]] = ...) -> None: ...
+
+class KeyPathList(_message.Message):
+    __slots__ = ("paths",)
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, paths: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class IndexedDBIndex(_message.Message):
+    __slots__ = ("name", "key_path", "unique", "multi_entry")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_PATH_FIELD_NUMBER: _ClassVar[int]
+    UNIQUE_FIELD_NUMBER: _ClassVar[int]
+    MULTI_ENTRY_FIELD_NUMBER: _ClassVar[int]
+    name: DOMString
+    key_path: KeyPath
+    unique: bool
+    multi_entry: bool
+    def __init__(self, name: _Optional[_Union[DOMString, _Mapping]] = ..., key_path: _Optional[_Union[KeyPath, _Mapping]] = ..., unique: _Optional[bool] = ..., multi_entry: _Optional[bool] = ...) -> None: ...
+
+class IndexedDBObjectStore(_message.Message):
+    __slots__ = ("id", "name", "key_path", "auto_increment", "key_generator", "indexes", "record_count")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_PATH_FIELD_NUMBER: _ClassVar[int]
+    AUTO_INCREMENT_FIELD_NUMBER: _ClassVar[int]
+    KEY_GENERATOR_FIELD_NUMBER: _ClassVar[int]
+    INDEXES_FIELD_NUMBER: _ClassVar[int]
+    RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: DOMString
+    key_path: KeyPath
+    auto_increment: bool
+    key_generator: float
+    indexes: _containers.RepeatedCompositeFieldContainer[IndexedDBIndex]
+    record_count: int
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[_Union[DOMString, _Mapping]] = ..., key_path: _Optional[_Union[KeyPath, _Mapping]] = ..., auto_increment: _Optional[bool] = ..., key_generator: _Optional[float] = ..., indexes: _Optional[_Iterable[_Union[IndexedDBIndex, _Mapping]]] = ..., record_count: _Optional[int] = ...) -> None: ...
+
+class IndexedDBDatabase(_message.Message):
+    __slots__ = ("origin", "storage_key", "name", "version", "stores")
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_KEY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STORES_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    storage_key: str
+    name: DOMString
+    version: int
+    stores: _containers.RepeatedCompositeFieldContainer[IndexedDBObjectStore]
+    def __init__(self, origin: _Optional[str] = ..., storage_key: _Optional[str] = ..., name: _Optional[_Union[DOMString, _Mapping]] = ..., version: _Optional[int] = ..., stores: _Optional[_Iterable[_Union[IndexedDBObjectStore, _Mapping]]] = ...) -> None: ...
+
+class IndexedDBRecord(_message.Message):
+    __slots__ = ("store", "key", "value")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    store: int
+    key: SerializedValue
+    value: SerializedValue
+    def __init__(self, store: _Optional[int] = ..., key: _Optional[_Union[SerializedValue, _Mapping]] = ..., value: _Optional[_Union[SerializedValue, _Mapping]] = ...) -> None: ...
+
+class CacheStorageCache(_message.Message):
+    __slots__ = ("id", "origin", "storage_key", "name", "entry_count")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_KEY_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    origin: str
+    storage_key: str
+    name: DOMString
+    entry_count: int
+    def __init__(self, id: _Optional[int] = ..., origin: _Optional[str] = ..., storage_key: _Optional[str] = ..., name: _Optional[_Union[DOMString, _Mapping]] = ..., entry_count: _Optional[int] = ...) -> None: ...
+
+class Header(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class CacheEntry(_message.Message):
+    __slots__ = ("cache", "request_url", "request_method", "request_headers", "status", "status_text", "response_headers", "body", "response_type", "response_time")
+    CACHE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_URL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_METHOD_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_TEXT_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_TIME_FIELD_NUMBER: _ClassVar[int]
+    cache: int
+    request_url: str
+    request_method: str
+    request_headers: _containers.RepeatedCompositeFieldContainer[Header]
+    status: int
+    status_text: str
+    response_headers: _containers.RepeatedCompositeFieldContainer[Header]
+    body: bytes
+    response_type: str
+    response_time: int
+    def __init__(self, cache: _Optional[int] = ..., request_url: _Optional[str] = ..., request_method: _Optional[str] = ..., request_headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ..., status: _Optional[int] = ..., status_text: _Optional[str] = ..., response_headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ..., body: _Optional[bytes] = ..., response_type: _Optional[str] = ..., response_time: _Optional[int] = ...) -> None: ...
 
 class Cookie(_message.Message):
     __slots__ = ("name", "value", "domain", "path", "expires", "http_only", "secure", "same_site", "partitioned", "priority", "source_scheme", "source_port", "partition_key", "partition_key_opaque", "size")
@@ -193,16 +315,18 @@ class NavigationState(_message.Message):
     def __init__(self, current_url: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[HistoryEntry, _Mapping]]] = ..., current_index: _Optional[int] = ...) -> None: ...
 
 class Tab(_message.Message):
-    __slots__ = ("target_id", "navigation", "session_storage", "active")
+    __slots__ = ("target_id", "navigation", "session_storage", "active", "dom")
     TARGET_ID_FIELD_NUMBER: _ClassVar[int]
     NAVIGATION_FIELD_NUMBER: _ClassVar[int]
     SESSION_STORAGE_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    DOM_FIELD_NUMBER: _ClassVar[int]
     target_id: str
     navigation: NavigationState
     session_storage: _containers.RepeatedCompositeFieldContainer[OriginStorage]
     active: bool
-    def __init__(self, target_id: _Optional[str] = ..., navigation: _Optional[_Union[NavigationState, _Mapping]] = ..., session_storage: _Optional[_Iterable[_Union[OriginStorage, _Mapping]]] = ..., active: _Optional[bool] = ...) -> None: ...
+    dom: DOMState
+    def __init__(self, target_id: _Optional[str] = ..., navigation: _Optional[_Union[NavigationState, _Mapping]] = ..., session_storage: _Optional[_Iterable[_Union[OriginStorage, _Mapping]]] = ..., active: _Optional[bool] = ..., dom: _Optional[_Union[DOMState, _Mapping]] = ...) -> None: ...
 
 class HistoryState(_message.Message):
     __slots__ = ("tabs",)
@@ -210,16 +334,82 @@ class HistoryState(_message.Message):
     tabs: _containers.RepeatedCompositeFieldContainer[Tab]
     def __init__(self, tabs: _Optional[_Iterable[_Union[Tab, _Mapping]]] = ...) -> None: ...
 
+class ElementTarget(_message.Message):
+    __slots__ = ("selectors",)
+    SELECTORS_FIELD_NUMBER: _ClassVar[int]
+    selectors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, selectors: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FormField(_message.Message):
+    __slots__ = ("target", "kind", "value", "checked", "selected")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CHECKED_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_FIELD_NUMBER: _ClassVar[int]
+    target: ElementTarget
+    kind: str
+    value: DOMString
+    checked: bool
+    selected: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, target: _Optional[_Union[ElementTarget, _Mapping]] = ..., kind: _Optional[str] = ..., value: _Optional[_Union[DOMString, _Mapping]] = ..., checked: _Optional[bool] = ..., selected: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ElementScroll(_message.Message):
+    __slots__ = ("target", "x", "y")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    target: ElementTarget
+    x: float
+    y: float
+    def __init__(self, target: _Optional[_Union[ElementTarget, _Mapping]] = ..., x: _Optional[float] = ..., y: _Optional[float] = ...) -> None: ...
+
+class FrameDOMState(_message.Message):
+    __slots__ = ("url", "path", "fields", "focused", "scrolls")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    FOCUSED_FIELD_NUMBER: _ClassVar[int]
+    SCROLLS_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    path: _containers.RepeatedScalarFieldContainer[int]
+    fields: _containers.RepeatedCompositeFieldContainer[FormField]
+    focused: ElementTarget
+    scrolls: _containers.RepeatedCompositeFieldContainer[ElementScroll]
+    def __init__(self, url: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ..., fields: _Optional[_Iterable[_Union[FormField, _Mapping]]] = ..., focused: _Optional[_Union[ElementTarget, _Mapping]] = ..., scrolls: _Optional[_Iterable[_Union[ElementScroll, _Mapping]]] = ...) -> None: ...
+
 class DOMState(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("frames", "snapshot")
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[FrameDOMState]
+    snapshot: bytes
+    def __init__(self, frames: _Optional[_Iterable[_Union[FrameDOMState, _Mapping]]] = ..., snapshot: _Optional[bytes] = ...) -> None: ...
+
+class ServiceWorkerRegistration(_message.Message):
+    __slots__ = ("origin", "storage_key", "scope", "script_url", "state", "update_via_cache")
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_KEY_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_URL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_VIA_CACHE_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    storage_key: str
+    scope: str
+    script_url: str
+    state: str
+    update_via_cache: str
+    def __init__(self, origin: _Optional[str] = ..., storage_key: _Optional[str] = ..., scope: _Optional[str] = ..., script_url: _Optional[str] = ..., state: _Optional[str] = ..., update_via_cache: _Optional[str] = ...) -> None: ...
 
 class NetworkState(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("service_workers",)
+    SERVICE_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    service_workers: _containers.RepeatedCompositeFieldContainer[ServiceWorkerRegistration]
+    def __init__(self, service_workers: _Optional[_Iterable[_Union[ServiceWorkerRegistration, _Mapping]]] = ...) -> None: ...
 
 class AuthToken(_message.Message):
-    __slots__ = ("type", "value", "scope", "expires_at", "refresh_token", "is_http_only", "domain")
+    __slots__ = ("type", "value", "scope", "expires_at", "refresh_token", "is_http_only", "domain", "source", "issuer", "subject", "issued_at")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
@@ -227,6 +417,10 @@ class AuthToken(_message.Message):
     REFRESH_TOKEN_FIELD_NUMBER: _ClassVar[int]
     IS_HTTP_ONLY_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
     type: str
     value: str
     scope: _containers.RepeatedScalarFieldContainer[str]
@@ -234,19 +428,25 @@ class AuthToken(_message.Message):
     refresh_token: str
     is_http_only: bool
     domain: str
-    def __init__(self, type: _Optional[str] = ..., value: _Optional[str] = ..., scope: _Optional[_Iterable[str]] = ..., expires_at: _Optional[int] = ..., refresh_token: _Optional[str] = ..., is_http_only: _Optional[bool] = ..., domain: _Optional[str] = ...) -> None: ...
+    source: str
+    issuer: str
+    subject: str
+    issued_at: int
+    def __init__(self, type: _Optional[str] = ..., value: _Optional[str] = ..., scope: _Optional[_Iterable[str]] = ..., expires_at: _Optional[int] = ..., refresh_token: _Optional[str] = ..., is_http_only: _Optional[bool] = ..., domain: _Optional[str] = ..., source: _Optional[str] = ..., issuer: _Optional[str] = ..., subject: _Optional[str] = ..., issued_at: _Optional[int] = ...) -> None: ...
 
 class EncryptedCredentials(_message.Message):
-    __slots__ = ("key_id", "algorithm", "nonce", "ciphertext")
+    __slots__ = ("key_id", "algorithm", "nonce", "ciphertext", "origin")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     algorithm: str
     nonce: bytes
     ciphertext: bytes
-    def __init__(self, key_id: _Optional[str] = ..., algorithm: _Optional[str] = ..., nonce: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ...) -> None: ...
+    origin: str
+    def __init__(self, key_id: _Optional[str] = ..., algorithm: _Optional[str] = ..., nonce: _Optional[bytes] = ..., ciphertext: _Optional[bytes] = ..., origin: _Optional[str] = ...) -> None: ...
 
 class AuthenticationState(_message.Message):
     __slots__ = ("tokens", "credentials")
