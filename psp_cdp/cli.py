@@ -84,6 +84,7 @@ async def cmd_capture(args: argparse.Namespace) -> int:
             origins=args.origin or (),
             description=args.description,
             tags=parse_tags(args.tag),
+            options=["dom_snapshot"] if args.dom_snapshot else [],
         )
     report = captured.state.report
     if args.json:
@@ -109,7 +110,13 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     await sessions.get(name)  # an unknown name fails before connecting
     async with open_cdp(args.cdp) as connection:
         info, report = await sessions.restore(
-            connection, name, context=args.context, only=_split(args.only), skip=_split(args.skip), clean=args.clean
+            connection,
+            name,
+            context=args.context,
+            only=_split(args.only),
+            skip=_split(args.skip),
+            clean=args.clean,
+            options=["service_workers"] if args.service_workers else [],
         )
     if args.json:
         _print_json({"id": info.id, "name": info.name, **report.as_dict()})
@@ -285,6 +292,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", metavar="K=V", help="tag the session (repeatable)")
     p.add_argument("--description", help="a description of the session")
     p.add_argument("--origin", action="append", metavar="ORIGIN", help="also read the storage of this origin (repeatable)")
+    p.add_argument("--dom-snapshot", action="store_true", help="also keep a full DOM snapshot of each tab, for inspection")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = command("restore", cmd_restore, "restore a session into a browser")
@@ -293,6 +301,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--context", metavar="default|new|ID", help="target context (default: the default context)")
     selection(p)
     p.add_argument("--clean", action="store_true", help="empty the whole context first")
+    p.add_argument(
+        "--service-workers", action="store_true", help="register the captured service workers again (fetches their scripts)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = command("ls", cmd_ls, "list sessions")

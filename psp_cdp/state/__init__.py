@@ -2,6 +2,7 @@
 
 from .engine import capture_state, restore_state
 from .registry import (
+    OPTIONS,
     CaptureContext,
     Component,
     RestoreContext,
@@ -14,6 +15,7 @@ from .registry import (
 )
 
 __all__ = [
+    "OPTIONS",
     "capture_state",
     "restore_state",
     "CaptureContext",

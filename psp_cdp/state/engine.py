@@ -13,7 +13,7 @@ from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import PROTOCOL_VERSION, BrowserSessionState
 from .cookies import cookie_origins, read_cookies
 from .pages import BrowserContext
-from .registry import CaptureContext, RestoreContext, RestoreReport, components, select
+from .registry import CaptureContext, RestoreContext, RestoreReport, check_options, components, select
 
 __all__ = ["capture_state", "restore_state"]
 
@@ -27,9 +27,11 @@ async def capture_state(
     only: Iterable[str] | None = None,
     skip: Iterable[str] | None = None,
     origins: Iterable[str] = (),
+    options: Iterable[str] = (),
 ) -> BrowserSessionState:
     """The state of one browser context (``None``: the default context)."""
     selected = select(only, skip)
+    chosen = check_options(options)
     browser_context = await BrowserContext.resolve(connection, context)
     state = BrowserSessionState(version=PROTOCOL_VERSION, timestamp=int(time.time() * 1000))
     version = await connection.send("Browser.getVersion")
@@ -38,7 +40,7 @@ async def capture_state(
     state.source.protocol_version = version.get("protocolVersion", "")
     state.source.browser_context_id = browser_context.id or ""
     state.source.psp_version = __version__
-    ctx = CaptureContext(connection, browser_context, state, selected, extra_origins=set(origins))
+    ctx = CaptureContext(connection, browser_context, state, selected, extra_origins=set(origins), options=chosen)
     try:
         if selected & _NEEDS_TABS:
             await _attach_tabs(ctx)
@@ -81,9 +83,11 @@ async def restore_state(
     skip: Iterable[str] | None = None,
     clean: bool = False,
     timeout: float = 30.0,
+    options: Iterable[str] = (),
 ) -> RestoreReport:
     """Restore ``state`` into a context: ``None``/"default", "new" (created), or an id."""
     selected = select(only, skip)
+    chosen = check_options(options)
     if context == "new":
         browser_context = await BrowserContext.create(connection)
     else:
@@ -91,7 +95,7 @@ async def restore_state(
     report = RestoreReport(context_id=browser_context.id)
     if clean:
         await _clean(browser_context, report)
-    ctx = RestoreContext(connection, browser_context, state, selected, report, timeout)
+    ctx = RestoreContext(connection, browser_context, state, selected, report, timeout, options=chosen)
     for component in components():
         if component.name in selected:
             await component.restore(ctx)

@@ -38,6 +38,8 @@ __all__ = [
     "Hook",
     "add_hook",
     "run_hooks",
+    "OPTIONS",
+    "check_options",
 ]
 
 log = logging.getLogger("psp_cdp.state")
@@ -56,6 +58,8 @@ class CaptureContext:
     tabs: list[Tab] = field(default_factory=list)
     #: What components work out once and share during one capture (known origins, ...).
     memo: dict[str, Any] = field(default_factory=dict)
+    #: Opt-in behaviours asked for by the caller (see :data:`OPTIONS`).
+    options: frozenset[str] = frozenset()
 
     def uncovered(self, what: str, reason: str) -> None:
         self.state.report.uncovered.append(CaptureReport.Uncovered(what=what, reason=reason))
@@ -89,6 +93,10 @@ class RestoreContext:
     selected: frozenset[str]
     report: RestoreReport
     timeout: float = 30.0
+    #: Opt-in behaviours asked for by the caller (see :data:`OPTIONS`).
+    options: frozenset[str] = frozenset()
+    #: What components hand on to later ones (the tabs recreated, ...).
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 class Component:
@@ -109,6 +117,22 @@ class Component:
     def count(self, state: BrowserSessionState) -> int:
         """How many items of this component ``state`` holds (for summaries)."""
         return 0
+
+
+#: Opt-in behaviours of capture and restore, by name.
+OPTIONS = {
+    "dom_snapshot": "capture: also keep a full DOM snapshot (DOMSnapshot) of each tab, for inspection",
+    "service_workers": "restore: register the captured service workers again (fetches their scripts)",
+}
+
+
+def check_options(options: Iterable[str]) -> frozenset[str]:
+    """The option names, or :class:`UsageError` for an unknown one."""
+    chosen = frozenset(options)
+    unknown = chosen - OPTIONS.keys()
+    if unknown:
+        raise UsageError(f"unknown option {', '.join(sorted(unknown))} (known: {', '.join(sorted(OPTIONS))})")
+    return chosen
 
 
 _components: dict[str, Component] = {}

@@ -139,6 +139,7 @@ class Tabs(Component):
         except BrowserClosedError as exc:
             raise StateError(f"tab {nav.current_url}: {exc}") from None
         ctx.report.count(self.name)
+        ctx.memo.setdefault("restored_tabs", []).append((tab, target_id))
         for leftover in session_storage.values():
             ctx.report.note(f"sessionStorage of {leftover.origin} in tab {nav.current_url} was not restored")
 

@@ -109,10 +109,13 @@ class Sessions:
         origins: Iterable[str] = (),
         description: str | None = None,
         tags: dict[str, str] | None = None,
+        options: Iterable[str] = (),
     ) -> Captured:
         """Capture a browser context into the session ``name``."""
         check_name(name)
-        state = await capture_state(connection, context=context, only=only, skip=skip, origins=origins)
+        state = await capture_state(
+            connection, context=context, only=only, skip=skip, origins=origins, options=options
+        )
         info = await self.save(name, state, description=description, tags=tags)
         return Captured(info, state)
 
@@ -125,8 +128,11 @@ class Sessions:
         only: Iterable[str] | None = None,
         skip: Iterable[str] | None = None,
         clean: bool = False,
+        options: Iterable[str] = (),
     ) -> tuple[SessionInfo, RestoreReport]:
         """Restore the session ``ref`` (name or id) into a browser context."""
         info, state = await self.load(ref)
-        report = await restore_state(connection, state, context=context, only=only, skip=skip, clean=clean)
+        report = await restore_state(
+            connection, state, context=context, only=only, skip=skip, clean=clean, options=options
+        )
         return info, report
