@@ -1,9 +1,12 @@
 """Registers the built-in state components."""
 
+from .caches import CacheStorage
 from .cookies import Cookies
+from .idb import IndexedDB
 from .registry import register
 from .storage import LocalStorage, SessionStorage
 from .tabs import Tabs
+from .workers import ServiceWorkers
 
-for _component in (Cookies, LocalStorage, SessionStorage, Tabs):
+for _component in (Cookies, LocalStorage, SessionStorage, IndexedDB, CacheStorage, ServiceWorkers, Tabs):
     register(_component)

@@ -17,8 +17,6 @@ from .registry import CaptureContext, RestoreContext, RestoreReport, check_optio
 
 __all__ = ["capture_state", "restore_state"]
 
-_NEEDS_TABS = {"local_storage", "session_storage", "tabs"}
-
 
 async def capture_state(
     connection: CdpConnection,
@@ -42,7 +40,7 @@ async def capture_state(
     state.source.psp_version = __version__
     ctx = CaptureContext(connection, browser_context, state, selected, extra_origins=set(origins), options=chosen)
     try:
-        if selected & _NEEDS_TABS:
+        if any(c.uses_tabs for c in components() if c.name in selected):
             await _attach_tabs(ctx)
         for component in components():
             if component.name in selected:

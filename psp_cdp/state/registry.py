@@ -107,6 +107,8 @@ class Component:
     description: ClassVar[str] = ""
     #: Components this one needs to be captured with (sessionStorage needs tabs).
     requires: ClassVar[tuple[str, ...]] = ()
+    #: Whether capture reads the context's open tabs (they are attached once for all components).
+    uses_tabs: ClassVar[bool] = False
 
     async def capture(self, ctx: CaptureContext) -> None:
         raise NotImplementedError

@@ -90,6 +90,7 @@ async def _read_frames(ctx: CaptureContext, frames: list[Frame], kind: str) -> l
 
 class LocalStorage(Component):
     name = "local_storage"
+    uses_tabs = True
     order = 20
     description = "localStorage of every origin that has any"
 
@@ -136,6 +137,7 @@ class LocalStorage(Component):
 
 class SessionStorage(Component):
     name = "session_storage"
+    uses_tabs = True
     order = 21
     description = "sessionStorage of every tab, per origin (restored with its tab)"
 

@@ -33,6 +33,7 @@ _SCROLL = "function (x, y) { window.scrollTo(x, y); return [window.scrollX, wind
 
 class Tabs(Component):
     name = "tabs"
+    uses_tabs = True
     order = 50
     description = "tabs with their back/forward entries, history.state and scroll position"
 

@@ -1,0 +1,249 @@
+"""IndexedDB: every database of every origin, with its schema, key generators and records.
+
+Records are read and written inside the page, in an isolated world, by ``js/idb.js``:
+keys and values cross in the structured-clone-v1 encoding (``js/clone.js``), so every
+structured-cloneable type comes back as itself, shared references and cycles
+included. Records leave the page in batches of bounded size and are kept flat in
+``StorageState.indexed_db_records``.
+
+Databases are read through the frames of open tabs (which also reach partitioned
+storage of third-party iframes) and, for other origins that hold IndexedDB data,
+through stub pages. Restore deletes the databases the target holds for each captured
+origin, recreates each database at its captured version with the same stores and
+indexes, puts the records and moves each key generator to where it was.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import ProtocolError, StateError
+from ..snapshot.model import (
+    BrowserSessionState,
+    IndexedDBDatabase,
+    IndexedDBObjectStore,
+    KeyPath,
+    SerializedValue,
+    domstring,
+    text,
+)
+from .origins import STUB_CONCURRENCY, known_origins, storage_usage, with_stub_pages
+from .pages import Frame, StubPage, gather_limited
+from .registry import CaptureContext, Component, RestoreContext
+from .scripts import CLONE_ENCODING, idb_library
+from .storage import first_party_key
+
+__all__ = ["IndexedDB", "key_path", "key_path_value"]
+
+#: Records read from the page per batch, at most; and text per batch, about.
+BATCH_RECORDS = 2000
+BATCH_CHARS = 4 * 1024 * 1024
+
+
+def key_path(value: Any, into: KeyPath) -> None:
+    """Set ``into`` from a key path as the page reports it (string, list or null)."""
+    if isinstance(value, str):
+        into.path = value
+    elif isinstance(value, list):
+        into.paths.paths.extend(value)
+
+
+def key_path_value(path: KeyPath) -> str | list[str] | None:
+    kind = path.WhichOneof("kind")
+    if kind == "path":
+        return path.path
+    if kind == "paths":
+        return list(path.paths.paths)
+    return None
+
+
+def _value(data: str) -> SerializedValue:
+    return SerializedValue(encoding=CLONE_ENCODING, data=data.encode("utf-8"))
+
+
+class IndexedDB(Component):
+    name = "indexed_db"
+    uses_tabs = True
+    order = 25
+    description = "IndexedDB databases: schema, key generators and every record, of every type"
+
+    async def capture(self, ctx: CaptureContext) -> None:
+        read_keys: set[str] = set()
+        for tab in ctx.tabs:
+            for frame in tab.frames:
+                origin = frame.origin
+                if origin is None:
+                    continue
+                try:
+                    key = await frame.storage_key() or first_party_key(origin)
+                except ProtocolError:
+                    continue
+                if key in read_keys:
+                    continue
+                read_keys.add(key)
+                await self._read_guarded(ctx, frame, origin, key)
+        candidates = {o for o in await known_origins(ctx) if first_party_key(o) not in read_keys}
+        usage = await storage_usage(ctx, candidates)
+        probes = sorted(o for o in candidates if usage.get(o, {}).get("indexeddb", 0) > 0)
+
+        async def read(stub: StubPage, origin: str) -> None:
+            await self._read(ctx, stub, origin, first_party_key(origin))
+
+        await with_stub_pages(ctx, probes, read, "IndexedDB")
+
+    async def _read_guarded(self, ctx: CaptureContext, target: Frame, origin: str, key: str) -> None:
+        try:
+            await self._read(ctx, target, origin, key)
+        except (StateError, ProtocolError) as exc:
+            ctx.uncovered(f"IndexedDB of {_where(origin, key)} (frame {target.url})", str(exc))
+
+    async def _read(self, ctx: CaptureContext, target: Frame | StubPage, origin: str, key: str) -> None:
+        storage = ctx.state.storage
+        try:
+            for found in await idb_library.call_json(target, "schema"):
+                where = f"IndexedDB database {found['name']!r} of {_where(origin, key)}"
+                if found["error"]:
+                    ctx.uncovered(where, found["error"])
+                    continue
+                database = storage.indexed_db.add(origin=origin, version=int(found["version"]))
+                if key != first_party_key(origin):
+                    database.storage_key = key
+                domstring(found["name"], database.name)
+                for found_store in found["stores"]:
+                    ctx.memo["idb_stores"] = ctx.memo.get("idb_stores", 0) + 1
+                    store = database.stores.add(id=ctx.memo["idb_stores"], auto_increment=found_store["autoIncrement"])
+                    domstring(found_store["name"], store.name)
+                    key_path(found_store["keyPath"], store.key_path)
+                    if found_store["keyGenerator"] is not None:
+                        store.key_generator = float(found_store["keyGenerator"])
+                    for found_index in found_store["indexes"]:
+                        index = store.indexes.add(unique=found_index["unique"], multi_entry=found_index["multiEntry"])
+                        domstring(found_index["name"], index.name)
+                        key_path(found_index["keyPath"], index.key_path)
+                    await self._read_records(ctx, target, found["name"], store, f"{where}, store {found_store['name']!r}")
+        finally:
+            try:
+                await idb_library.call(target, "closeAll")
+            except (StateError, ProtocolError):
+                pass
+
+    async def _read_records(
+        self, ctx: CaptureContext, target: Frame | StubPage, db_name: str, store: IndexedDBObjectStore, where: str
+    ) -> None:
+        records = ctx.state.storage.indexed_db_records
+        after = None
+        count = BATCH_RECORDS
+        while True:
+            batch = await idb_library.call_json(target, "read", db_name, text(store.name), after, count, BATCH_CHARS)
+            flat = batch["records"]
+            for i in range(0, len(flat), 2):
+                records.add(store=store.id, key=_value(flat[i]), value=_value(flat[i + 1]))
+            store.record_count += len(flat) // 2
+            for key_text, reason in batch["errors"]:
+                ctx.uncovered(f"{where}, record {key_text}", reason)
+            if batch["done"]:
+                return
+            after = batch["last"]
+
+    async def restore(self, ctx: RestoreContext) -> None:
+        storage = ctx.state.storage
+        if not storage.indexed_db:
+            return
+        by_origin: dict[str, list[IndexedDBDatabase]] = defaultdict(list)
+        for database in storage.indexed_db:
+            if database.storage_key:
+                ctx.report.note(
+                    f"IndexedDB database {text(database.name)!r} of {database.storage_key}: "
+                    "partitioned IndexedDB is not restored by this version"
+                )
+            else:
+                by_origin[database.origin].append(database)
+        records = _records_by_store(ctx.state)
+
+        async def write(origin: str) -> None:
+            try:
+                async with ctx.context.stub_page() as stub:
+                    await stub.navigate(origin + "/", timeout=ctx.timeout)
+                    for name, reason in await idb_library.call(stub, "clear"):
+                        ctx.report.note(f"IndexedDB database {name!r} of {origin} could not be deleted first: {reason}")
+                    for database in by_origin[origin]:
+                        await self._write_database(ctx, stub, database, records)
+                    await idb_library.call(stub, "closeAll")
+            except (StateError, ProtocolError) as exc:
+                ctx.report.note(f"IndexedDB of {origin}: {exc}")
+
+        await gather_limited([lambda o=o: write(o) for o in sorted(by_origin)], STUB_CONCURRENCY)
+
+    async def _write_database(
+        self, ctx: RestoreContext, stub: StubPage, database: IndexedDBDatabase, records: dict[int, list[int]]
+    ) -> None:
+        name = text(database.name)
+        where = f"IndexedDB database {name!r} of {database.origin}"
+        schema = [
+            {
+                "name": text(store.name),
+                "keyPath": key_path_value(store.key_path),
+                "autoIncrement": store.auto_increment,
+                "indexes": [
+                    {
+                        "name": text(index.name),
+                        "keyPath": key_path_value(index.key_path),
+                        "unique": index.unique,
+                        "multiEntry": index.multi_entry,
+                    }
+                    for index in store.indexes
+                ],
+            }
+            for store in database.stores
+        ]
+        try:
+            await idb_library.call(stub, "create", name, database.version, schema)
+        except StateError as exc:
+            ctx.report.note(f"{where} could not be created: {exc}")
+            return
+        all_records = ctx.state.storage.indexed_db_records
+        for store in database.stores:
+            inline = store.key_path.WhichOneof("kind") is not None
+            written = 0
+            for batch in _batches(all_records, records.get(store.id, [])):
+                failed = await idb_library.call(stub, "write", name, text(store.name), batch, inline)
+                for key_text, reason in failed:
+                    ctx.report.note(f"{where}, store {text(store.name)!r}, record {key_text}: {reason}")
+                written += len(batch) // 2 - len(failed)
+            if store.HasField("key_generator"):
+                await idb_library.call(
+                    stub, "setKeyGenerator", name, text(store.name), store.key_generator, key_path_value(store.key_path)
+                )
+            ctx.report.count(self.name, written)
+
+    def count(self, state: BrowserSessionState) -> int:
+        return len(state.storage.indexed_db_records)
+
+
+def _where(origin: str, key: str) -> str:
+    return origin if key == first_party_key(origin) else key
+
+
+def _records_by_store(state: BrowserSessionState) -> dict[int, list[int]]:
+    positions: dict[int, list[int]] = defaultdict(list)
+    for position, record in enumerate(state.storage.indexed_db_records):
+        positions[record.store].append(position)
+    return positions
+
+
+def _batches(records: Any, positions: list[int]) -> Iterator[list[str]]:
+    """``[keyText, valueText, ...]`` lists of about :data:`BATCH_CHARS` each."""
+    batch: list[str] = []
+    size = 0
+    for position in positions:
+        record = records[position]
+        key, value = record.key.data.decode("utf-8"), record.value.data.decode("utf-8")
+        batch += (key, value)
+        size += len(key) + len(value)
+        if size >= BATCH_CHARS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
