@@ -64,7 +64,8 @@ async def _build_session(site: Site, source: BrowserContext) -> None:
     await navigate(tab, f"{http}/storage?local.theme=dark&session.draft=hello")
     await evaluate(tab, f"Object.entries({values}).forEach(([k, v]) => sessionStorage.setItem(k, v))")
     await navigate(tab, f"{http}/long")
-    await evaluate(tab, "history.replaceState({step: 3, list: [1, 'two']}, ''); window.scrollTo(0, 1234)")
+    await evaluate(tab, "const s = {step: 3, list: [1, 'two'], when: new Date(7), seen: new Map([['k', -0]])}; s.self = s;"
+                        "history.replaceState(s, ''); window.scrollTo(0, 1234)")
 
 
 async def test_login_cookies_storage_and_tabs_carry_over(site: Site, cdp: CdpConnection, cdp_b: CdpConnection) -> None:
@@ -98,7 +99,9 @@ async def test_login_cookies_storage_and_tabs_carry_over(site: Site, cdp: CdpCon
         tab = await cdp_b.attach(long_page["targetId"])
         assert (await evaluate(tab, "fetch('/api/me').then(r => r.json())", await_promise=True)) == {"user": "alice"}
         await trio.sleep(0.1)
-        assert await evaluate(tab, "JSON.stringify(history.state)") == '{"step":3,"list":[1,"two"]}'
+        assert await evaluate(tab, "JSON.stringify([history.state.step, history.state.list])") == '[3,[1,"two"]]'
+        typed = "const s = history.state; [s.when instanceof Date && s.when.getTime() === 7, Object.is(s.seen.get('k'), -0), s.self === s]"
+        assert await evaluate(tab, typed) == [True, True, True]
         assert await evaluate(tab, "window.scrollY") == 1234
         assert await evaluate(tab, "localStorage.getItem('theme')") == "dark"
         session_items = await evaluate(tab, "JSON.stringify(Object.fromEntries(Object.entries(sessionStorage)))")

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from .pages import js_json
 
-__all__ = ["CLONE_ENCODING", "SLICE", "Library", "clone_library", "idb_library"]
+__all__ = ["CLONE_ENCODING", "CLONE", "SLICE", "Library", "clone_library", "idb_library"]
 
 #: SerializedValue.encoding of values written by clone.js.
 CLONE_ENCODING = "structured-clone-v1"
@@ -74,8 +74,11 @@ class Library:
 
 _CLONE = "(\n" + _source("clone.js") + "\n)"
 
+#: An expression for the structured-clone-v1 codec of the current world (installed once).
+CLONE = f"(globalThis.__pspClone ??= {_CLONE})"
+
 #: The structured-clone-v1 codec: ``encode(value)``, ``decode(text)``.
 clone_library = Library("__pspClone", _CLONE)
 
 #: IndexedDB access: ``schema()``, ``read(...)``, ``clear()``, ``create(...)``, ``write(...)``, ...
-idb_library = Library("__pspIdb", f"(\n{_source('idb.js')}\n)(globalThis.__pspClone ??= {_CLONE})")
+idb_library = Library("__pspIdb", f"(\n{_source('idb.js')}\n)({CLONE})")

@@ -5,6 +5,10 @@ entry is walked through a stub document (with the entry's title), the tab's
 sessionStorage is written on the first stub of each origin, ``history.state`` is put
 on the current entry, and only then is the current entry reloaded from the network,
 so its scripts run with their sessionStorage and history.state in place.
+
+Partitioned sessionStorage (of a third-party iframe) is written through a stub iframe
+of its origin in the first stub entry of its top-level site, or, when no entry is of
+that site, in an extra stub document of that site that the next entry replaces.
 """
 
 from __future__ import annotations
@@ -13,21 +17,27 @@ import trio
 
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, OriginStorage, SerializedValue, Tab, domstring, storage_dict, text
-from .pages import StubPage, gather_limited, origin_of
+from .pages import StorageKey, StubPage, gather_limited, origin_of
 from .registry import CaptureContext, Component, RestoreContext
+from .scripts import CLONE, CLONE_ENCODING
 from .origins import STUB_CONCURRENCY
-from .storage import write_storage
+from .storage import storage_key_of, write_storage
 
 __all__ = ["Tabs"]
 
-_PAGE_STATE = """function () {
+_PAGE_STATE = (
+    """async function () {
   let state = null, error = null;
-  try { state = history.state === undefined ? null : JSON.stringify(history.state); }
+  try { state = history.state === null ? null : await """ + CLONE + """.encode(history.state); }
   catch (e) { error = String(e); }
   return {state, error, x: window.scrollX, y: window.scrollY, visible: document.visibilityState === "visible"};
 }"""
+)
 
-_SET_STATE = "function (text) { history.replaceState(JSON.parse(text), ''); }"
+_SET_STATE = {
+    CLONE_ENCODING: f"async function (text) {{ history.replaceState(await {CLONE}.decode(text), ''); }}",
+    "json": "function (text) { history.replaceState(JSON.parse(text), ''); }",
+}
 _SCROLL = "function (x, y) { window.scrollTo(x, y); return [window.scrollX, window.scrollY]; }"
 
 
@@ -62,7 +72,7 @@ class Tabs(Component):
                     if page["error"]:
                         ctx.uncovered(f"history.state of {nav.current_url}", page["error"])
                     elif page["state"] is not None:
-                        entry.state.CopyFrom(SerializedValue(encoding="json", data=page["state"].encode("utf-8", "surrogatepass")))
+                        entry.state.CopyFrom(SerializedValue(encoding=CLONE_ENCODING, data=page["state"].encode("utf-8")))
                     if page["visible"] and not active_set:
                         tab_state.active = active_set = True
         active = next((t for t in ctx.state.history.tabs if t.active), None)
@@ -98,12 +108,24 @@ class Tabs(Component):
         entries = list(nav.entries)
         current = min(max(nav.current_index, 0), len(entries) - 1)
         session_storage: dict[str, OriginStorage] = {}
+        partitioned: dict[StorageKey, OriginStorage] = {}
         if with_session_storage:
             for storage in tab.session_storage:
-                if storage.storage_key:
-                    ctx.report.note(f"partitioned sessionStorage of {storage.storage_key} is not restored by this version")
-                else:
+                if not storage.storage_key:
                     session_storage[storage.origin] = storage
+                    continue
+                try:
+                    key = storage_key_of(storage)
+                except StateError as exc:
+                    ctx.report.note(f"partitioned sessionStorage in tab {nav.current_url} was not restored: {exc}")
+                    continue
+                if key.recreatable:
+                    partitioned[key] = storage
+                else:
+                    ctx.report.note(
+                        f"partitioned sessionStorage of {key} in tab {nav.current_url} was not restored: "
+                        "its storage key holds a nonce or an opaque site, which cannot be made again"
+                    )
         try:
             async with ctx.context.stub_page(target_id=target_id) as stub:
                 for entry in entries:
@@ -115,14 +137,23 @@ class Tabs(Component):
                     await stub.navigate(origin + "/", replace=replace, timeout=ctx.timeout)
                     replace = True
                     await self._fill_session_storage(ctx, stub, session_storage.pop(origin))
+                # Partitioned storage whose top-level site none of the entries is of.
+                homeless = [k for k in partitioned if not any(k.fits_top_level(e.url) for e in entries)]
+                for top_level_url in dict.fromkeys(k.top_level_url() for k in homeless):
+                    await stub.navigate(top_level_url, replace=replace, timeout=ctx.timeout)
+                    replace = True
+                    for key in [k for k in homeless if k.top_level_url() == top_level_url]:
+                        await self._fill_partitioned(ctx, stub, key, partitioned.pop(key), nav.current_url)
                 for index, entry in enumerate(entries):
                     await stub.navigate(entry.url, replace=replace, timeout=ctx.timeout)
                     replace = False
                     origin = origin_of(entry.url)
                     if origin in session_storage:
                         await self._fill_session_storage(ctx, stub, session_storage.pop(origin))
-                    if index == current and entry.state.encoding == "json" and entry.state.data:
-                        await stub.call(_SET_STATE, entry.state.data.decode("utf-8", "surrogatepass"))
+                    for key in [k for k in partitioned if k.fits_top_level(entry.url)]:
+                        await self._fill_partitioned(ctx, stub, key, partitioned.pop(key), nav.current_url)
+                    if index == current and entry.state.encoding in _SET_STATE and entry.state.data:
+                        await stub.call(_SET_STATE[entry.state.encoding], entry.state.data.decode("utf-8", "surrogatepass"))
                     elif index == current and entry.state.data:
                         ctx.report.note(f"history.state of {entry.url}: unknown encoding {entry.state.encoding!r}")
                 if current != len(entries) - 1:
@@ -146,6 +177,18 @@ class Tabs(Component):
 
     async def _fill_session_storage(self, ctx: RestoreContext, stub: StubPage, storage: OriginStorage) -> None:
         written = await write_storage(stub, "sessionStorage", storage_dict(storage))
+        ctx.report.count("session_storage", written)
+
+    async def _fill_partitioned(
+        self, ctx: RestoreContext, stub: StubPage, key: StorageKey, storage: OriginStorage, tab_url: str
+    ) -> None:
+        """Write partitioned sessionStorage through a stub iframe of the current stub document."""
+        try:
+            frame = await stub.storage_frame(key, timeout=ctx.timeout)
+            written = await write_storage(frame, "sessionStorage", storage_dict(storage))
+        except (StateError, ProtocolError) as exc:
+            ctx.report.note(f"partitioned sessionStorage of {key} in tab {tab_url} was not restored: {exc}")
+            return
         ctx.report.count("session_storage", written)
 
     def count(self, state: BrowserSessionState) -> int:
