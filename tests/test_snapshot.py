@@ -99,3 +99,67 @@ def test_bad_json_is_a_snapshot_error() -> None:
         codec.from_json('{"storage": {"cookies": "no"}}')
     with pytest.raises(SnapshotError):
         codec.from_json("not json")
+
+
+def _bulky_state(records: list[bytes], bodies: list[bytes]) -> model.BrowserSessionState:
+    state = _state({"k": "v"})
+    database = state.storage.indexed_db.add(origin="http://127.0.0.1:1", version=3)
+    database.stores.add(id=1, auto_increment=True, key_generator=7)
+    for i, value in enumerate(records):
+        state.storage.indexed_db_records.add(
+            store=1,
+            key=model.SerializedValue(encoding="structured-clone-v1", data=str(i).encode()),
+            value=model.SerializedValue(encoding="structured-clone-v1", data=value),
+        )
+    state.storage.cache_storage.add(id=1, origin="http://127.0.0.1:1")
+    for body in bodies:
+        state.storage.cache_entries.add(cache=1, request_url="http://127.0.0.1:1/x", body=body)
+    state.extensions["custom"].data = b"ext"
+    return state
+
+
+@settings(max_examples=40)
+@given(
+    st.lists(st.binary(max_size=300), max_size=40),
+    st.lists(st.binary(max_size=300), max_size=10),
+    st.integers(min_value=1, max_value=2000),
+    st.booleans(),
+)
+def test_bulk_lists_are_chunked_and_merge_back_in_order(
+    records: list[bytes], bodies: list[bytes], chunk_size: int, compress: bool
+) -> None:
+    state = _bulky_state(records, bodies)
+    original = codec.CHUNK_SIZE
+    codec.CHUNK_SIZE = chunk_size
+    try:
+        pieces = list(codec.iter_encode(state, compress=compress))
+    finally:
+        codec.CHUNK_SIZE = original
+    assert codec.decode(b"".join(pieces)) == state
+    if records and chunk_size < 50:
+        assert len(pieces) > 2  # header, the light part, and record chunks
+
+
+@settings(max_examples=60)
+@given(st.data())
+def test_a_chunked_snapshot_cut_anywhere_is_rejected(data: st.DataObject) -> None:
+    state = _bulky_state([b"x" * 100] * 30, [b"y" * 50] * 3)
+    original = codec.CHUNK_SIZE
+    codec.CHUNK_SIZE = 500
+    try:
+        blob = codec.encode(state)
+    finally:
+        codec.CHUNK_SIZE = original
+    cut = data.draw(st.integers(min_value=0, max_value=len(blob) - 1))
+    with pytest.raises(CorruptSnapshotError):
+        codec.decode(blob[:cut])
+    with pytest.raises(CorruptSnapshotError):
+        codec.decode(blob + b"\x00")
+
+
+def test_format_1_snapshots_still_read() -> None:
+    import lz4.frame
+
+    state = _state({"old": "format"})
+    payload = lz4.frame.compress(state.SerializeToString(), content_checksum=True, store_size=True)
+    assert codec.decode(b"PSPS\x01\x01\x00\x00" + payload) == state
