@@ -35,6 +35,7 @@ from psp_cdp.cdp import (
     open_cdp,
     read_devtools_active_port,
     resolve_endpoint,
+    wire_json,
 )
 from psp_cdp.errors import BrowserClosedError, CdpError, EndpointError, ProtocolError
 
@@ -520,3 +521,11 @@ async def test_a_browser_that_dies_fails_pending_and_later_commands() -> None:
                     await page.send("Runtime.evaluate", {"expression": "1"})
                 with connection.listen("Target.targetCreated") as events, pytest.raises(BrowserClosedError):
                     await events.receive()
+
+
+async def test_lone_surrogates_cross_to_the_browser_exactly(page: CdpSession) -> None:
+    assert wire_json({"a": "é\ud800"}) == '{"a":"é\\ud800"}'
+    # The expression itself holds raw unpaired surrogates, which UTF-8 cannot carry.
+    expression = "(s => [s.length, s.charCodeAt(1), s.charCodeAt(3), s.codePointAt(4)])('x\ud800é\udfff😀')"
+    result = await page.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+    assert result["result"]["value"] == [6, 0xD800, 0xDFFF, 0x1F600]

@@ -8,6 +8,7 @@ from .connection import (
     RawEvent,
     connect_cdp,
     open_cdp,
+    wire_json,
 )
 from .endpoint import read_devtools_active_port, resolve_endpoint
 from .nursery import leaf_errors, single_error
@@ -21,6 +22,7 @@ __all__ = [
     "RawEvent",
     "connect_cdp",
     "open_cdp",
+    "wire_json",
     "read_devtools_active_port",
     "resolve_endpoint",
     "LaunchedBrowser",

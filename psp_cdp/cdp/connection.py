@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ __all__ = [
     "RawEvent",
     "connect_cdp",
     "open_cdp",
+    "wire_json",
 ]
 
 log = logging.getLogger("psp_cdp.cdp")
@@ -58,6 +60,20 @@ T = TypeVar("T")
 #: Largest message accepted from the browser.
 MAX_MESSAGE_SIZE = 100 * 1024 * 1024
 _RECEIVE_BUFFER = 256 * 1024
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def wire_json(value: Any) -> str:
+    """Compact JSON text that carries every string exactly, unpaired surrogates included.
+
+    Non-ASCII text stays as is; only lone surrogates, which UTF-8 cannot carry, are
+    written as ``\\uXXXX`` escapes, which JSON parsers (the browser's included) read back
+    as the same code unit.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if _LONE_SURROGATE.search(text) is None:
+        return text
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +297,7 @@ class CdpConnection(CdpSession):
         self._pending[command_id] = pending
         try:
             try:
-                await self._ws.send_message(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+                await self._ws.send_message(wire_json(message))
             except ConnectionClosed:
                 pending.closed = "browser connection closed"
             else:

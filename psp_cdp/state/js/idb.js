@@ -81,12 +81,18 @@
 
   // Up to maxCount records after `after` (a key's text, or null), cut at about maxChars
   // of text: {records: [keyText, valueText, ...], errors: [[keyText, reason]], last, done}.
+  // Records are fetched a few at first, then as many as the text budget is likely to
+  // hold, judged by the size of the records read so far.
+  const perRecord = new Map();
+
   async function read(dbName, storeName, after, maxCount, maxChars) {
     const db = await open(dbName);
+    const range = after === null ? null : IDBKeyRange.lowerBound(await C.decode(after), true);
+    const estimate = perRecord.get(dbName + "\u0000" + storeName);
+    const count = Math.max(1, Math.min(maxCount, estimate ? Math.ceil(maxChars / estimate) : 32));
     const tx = db.transaction(storeName, "readonly");
     const store = tx.objectStore(storeName);
-    const range = after === null ? null : IDBKeyRange.lowerBound(await C.decode(after), true);
-    const [keys, values] = await Promise.all([request(store.getAllKeys(range, maxCount)), request(store.getAll(range, maxCount))]);
+    const [keys, values] = await Promise.all([request(store.getAllKeys(range, count)), request(store.getAll(range, count))]);
     const records = [], errors = [];
     let chars = 0, last = after, cut = false;
     for (let i = 0; i < keys.length; i++) {
@@ -101,7 +107,9 @@
       }
       if (chars >= maxChars && i < keys.length - 1) { cut = true; break; }
     }
-    return JSON.stringify({records, errors, last, done: !cut && keys.length < maxCount});
+    const seen = records.length / 2 + errors.length;
+    if (seen) perRecord.set(dbName + "\u0000" + storeName, Math.max(1, chars / seen));
+    return JSON.stringify({records, errors, last, done: !cut && keys.length < count});
   }
 
   async function clear() {
