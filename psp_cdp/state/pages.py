@@ -7,12 +7,14 @@
 * :class:`StubPage` navigates a throwaway tab to an origin and answers the
   navigation itself through the ``Fetch`` domain with an empty document, so the
   origin's storage can be read or written without a request reaching the site.
+  It can also embed stub iframes (:meth:`StubPage.embedded_frame`), which is how
+  partitioned storage is reached: :meth:`StubPage.storage_frame` gives a frame
+  holding exactly a given :class:`StorageKey`.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,7 +24,7 @@ from urllib.parse import urlsplit
 
 import trio
 
-from ..cdp import CdpConnection, CdpSession, single_error
+from ..cdp import CdpConnection, CdpSession, single_error, wire_json
 from ..errors import BrowserClosedError, ProtocolError, StateError
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "Frame",
     "Tab",
     "StubPage",
+    "StorageKey",
+    "parse_storage_key",
     "origin_of",
     "js_json",
     "evaluate",
@@ -37,7 +41,20 @@ __all__ = [
 ]
 
 WORLD_NAME = "__psp_cdp"
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_DOCUMENT_REQUESTS = [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]
+_KEY_ATTRIBUTE = re.compile(r"\^(\d)")
+#: Hosts of the cross-site iframe put between a top-level stub document and a frame whose
+#: storage key has a cross-site ancestor; stub pages answer them, so no request leaves.
+_ANCESTOR_HOSTS = ("psp-cdp-ancestor.invalid", "psp-cdp-other-ancestor.invalid")
+
+_EMBED = """function (src, name) {
+  const frame = document.createElement("iframe");
+  frame.name = name;
+  frame.src = src;
+  const loaded = new Promise((resolve) => { frame.onload = () => resolve(true); });
+  (document.body || document.documentElement).appendChild(frame);
+  return loaded;
+}"""
 
 
 def origin_of(url: str) -> str | None:
@@ -56,10 +73,105 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
+@dataclass(frozen=True)
+class StorageKey:
+    """A storage key as Chromium serialises it (``Storage.getStorageKeyForFrame``).
+
+    The serialised origin with a trailing "/", then ``^`` attributes::
+
+        http://a.test:8000/                       first party: the origin in its own site
+        http://a.test:8000/^0https://b.test       third party: in a frame under the top-level site https://b.test
+        http://a.test:8000/^31                    the origin's own top-level site, with a cross-site frame between
+        http://a.test:8000/^1<high>^2<low>        a nonce (fenced frame, credentialless iframe): transient
+        http://a.test:8000/^4<high>^5<low>^6<site>  an opaque top-level site (sandboxed, data: URL): transient
+    """
+
+    text: str
+    origin: str
+    #: The top-level site (``scheme://host``) when it is not the origin's own site.
+    top_level_site: str | None = None
+    #: Whether a frame between the top-level document and this one is of another site.
+    cross_site_ancestor: bool = False
+    #: ``high.low`` of a nonce key.
+    nonce: str | None = None
+    #: Whether the top-level site is opaque (``top_level_site`` is then ``None``).
+    opaque_top_level: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def first_party(self) -> bool:
+        return not (self.top_level_site or self.cross_site_ancestor or self.nonce or self.opaque_top_level)
+
+    @property
+    def partitioned(self) -> bool:
+        return not self.first_party
+
+    @property
+    def recreatable(self) -> bool:
+        """Whether a frame with this key can be made again (no nonce, no opaque site, http(s) only)."""
+        if self.nonce is not None or self.opaque_top_level or origin_of(self.origin) != self.origin:
+            return False
+        return self.top_level_site is None or origin_of(self.top_level_site) == self.top_level_site
+
+    def top_level_url(self) -> str:
+        """A URL whose document, as a tab's top-level one, can hold frames with this key."""
+        return (self.top_level_site or self.origin) + "/"
+
+    def fits_top_level(self, url: str) -> bool:
+        """Whether a tab's top-level document at ``url`` is of this key's top-level site.
+
+        A third-party key's site matches its host and subdomains; a key of the origin's own
+        site matches that origin's host only (telling sites apart needs the public suffix list).
+        """
+        try:
+            parts, own = urlsplit(url), urlsplit(self.top_level_site or self.origin)
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or parts.scheme != own.scheme or not parts.hostname:
+            return False
+        if self.top_level_site is None:
+            return parts.hostname == own.hostname
+        return parts.hostname == own.hostname or parts.hostname.endswith("." + (own.hostname or ""))
+
+
+def parse_storage_key(text: str) -> StorageKey:
+    """The parts of a serialised storage key; :class:`StateError` if it is not one."""
+    head, caret, tail = text.partition("^")
+    pieces = _KEY_ATTRIBUTE.split(caret + tail)
+    tags, values = pieces[1::2], pieces[2::2]
+    well_formed = (
+        head.endswith("/")
+        and len(head) > 1
+        and not pieces[0]
+        and tags in ([], ["0"], ["3"], ["1", "2"], ["4", "5", "6"])
+        and all(values[:2])  # only an opaque site's precursor (^6) may be empty
+        and (tags != ["3"] or values == ["1"])
+    )
+    if not well_formed:
+        raise StateError(f"not a storage key: {text!r}")
+    origin = head[:-1]
+    if tags == ["0"]:
+        return StorageKey(text, origin, top_level_site=values[0], cross_site_ancestor=True)
+    if tags == ["1", "2"]:
+        return StorageKey(text, origin, cross_site_ancestor=True, nonce=f"{values[0]}.{values[1]}")
+    if tags == ["4", "5", "6"]:
+        return StorageKey(text, origin, cross_site_ancestor=True, opaque_top_level=True)
+    return StorageKey(text, origin, cross_site_ancestor=bool(tags))
+
+
+def _cross_site_origin(origin: str) -> str:
+    """An origin of the same scheme as ``origin`` and of another site."""
+    parts = urlsplit(origin)
+    host = parts.hostname or ""
+    chosen = next(h for h in _ANCESTOR_HOSTS if host != h and not host.endswith("." + h))
+    return f"{parts.scheme}://{chosen}"
+
+
 def js_json(value: Any) -> str:
     """JSON text that survives the trip to the page exactly, lone surrogates included."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return wire_json(value)
 
 
 def _raise_for_exception(method: str, result: dict[str, Any]) -> None:
@@ -202,6 +314,9 @@ class StubPage:
         self.titles: dict[str, str] = {}
         self.stubbing = True
         self._frame: Frame | None = None  # the current document's main frame, until the next navigation
+        self._nursery: trio.Nursery | None = None
+        self._auto_attached: set[str | None] = set()  # sessions that attach their out-of-process iframes
+        self._embedded = 0
 
     def document(self, url: str) -> bytes:
         title = self.titles.get(url, "")
@@ -211,14 +326,21 @@ class StubPage:
         )
 
     async def _serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        with self.session.listen("Fetch.requestPaused") as paused:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await nursery.start(self._answer, self.session)
+            task_status.started()
+
+    async def _answer(self, session: CdpSession, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Answer the document requests ``session`` intercepts, until it goes away."""
+        with session.listen("Fetch.requestPaused") as paused:
             task_status.started()
             async for event in paused:
                 request_id = event.params["requestId"]
                 url = event.params["request"]["url"]
                 try:
                     if self.stubbing:
-                        await self.session.send(
+                        await session.send(
                             "Fetch.fulfillRequest",
                             {
                                 "requestId": request_id,
@@ -231,9 +353,13 @@ class StubPage:
                             },
                         )
                     else:
-                        await self.session.send("Fetch.continueRequest", {"requestId": request_id})
+                        await session.send("Fetch.continueRequest", {"requestId": request_id})
                 except ProtocolError:
                     continue  # the request was cancelled meanwhile
+                except BrowserClosedError:
+                    if session is self.session:
+                        raise
+                    return  # an iframe of the stub went away with its document
 
     async def navigate(self, url: str, *, replace: bool = False, timeout: float = 30.0) -> None:
         """Navigate and wait until the document has loaded (at once for same-document ones).
@@ -287,6 +413,89 @@ class StubPage:
     async def call(self, declaration: str, *args: Any) -> Any:
         """Call a function in the current document's isolated world."""
         return await (await self.main_frame()).call(declaration, *args)
+
+    async def embedded_frame(
+        self, origin: str, path: str = "/", *, parent: Frame | None = None, timeout: float = 30.0
+    ) -> Frame:
+        """A new iframe of ``origin`` + ``path`` in the current stub document, once it has loaded.
+
+        The iframe's document is a stub document too. ``parent`` is the frame to put it in:
+        the main frame by default, or a frame an earlier call returned, so that frames nest.
+        A cross-site iframe runs out of process and the returned frame is reached through its
+        own session; either way ``Frame.call`` runs in the iframe's isolated world. The frame
+        lives as long as the document that holds it. :class:`StateError` if it does not load
+        within ``timeout`` seconds.
+        """
+        if not self.stubbing:
+            raise StateError("the page is live again: stub iframes can no longer be embedded")
+        parent = parent or await self.main_frame()
+        await self._attach_iframes_of(parent.session)
+        self._embedded += 1
+        name = f"{WORLD_NAME}_{self._embedded}"
+        url = origin + path
+        with parent.session.listen("Target.attachedToTarget") as attached:
+            with trio.move_on_after(timeout) as waited:
+                await parent.call(_EMBED, url, name)
+            if waited.cancelled_caught:
+                raise StateError(f"the iframe {url} did not load within {timeout:g}s")
+            events = []
+            while True:
+                try:
+                    events.append(attached.receive_nowait())
+                except trio.WouldBlock:
+                    break
+        nodes = [(await parent.session.send("Page.getFrameTree"))["frameTree"]]
+        while nodes:
+            node = nodes.pop()
+            frame = node["frame"]
+            if frame.get("name") == name and frame.get("parentId") == parent.frame_id:
+                return Frame(parent.session, frame["id"], frame.get("url", ""), parent.frame_id)
+            nodes.extend(node.get("childFrames", []))
+        for event in events:
+            info = event.params.get("targetInfo", {})
+            if info.get("type") != "iframe" or info.get("parentFrameId") != parent.frame_id:
+                continue
+            child = self.session.connection.session(event.params["sessionId"], info.get("targetId"))
+            root = (await child.send("Page.getFrameTree"))["frameTree"]["frame"]
+            if root.get("name") == name:
+                return Frame(child, root["id"], root.get("url", ""), parent.frame_id)
+        raise StateError(f"the iframe {url} loaded but cannot be found")
+
+    async def storage_frame(self, key: str | StorageKey, *, timeout: float = 30.0) -> Frame:
+        """A frame of the current document whose storage key is exactly ``key``.
+
+        For a first-party key that is the main frame. For a partitioned key it is a stub
+        iframe of the key's origin (:meth:`embedded_frame`), put under a cross-site stub
+        iframe when the key has a cross-site ancestor but no other top-level site. The
+        current document must be of the key's top-level site: navigate to
+        :meth:`StorageKey.top_level_url` first, or to any URL it :meth:`StorageKey.fits_top_level`.
+        :class:`StateError` if the key cannot be made again or the frame gets another key.
+        """
+        key = parse_storage_key(key) if isinstance(key, str) else key
+        if not key.recreatable:
+            raise StateError(f"storage key {key} cannot be made again (it holds a nonce or an opaque site)")
+        frame = await self.main_frame()
+        if key.top_level_site is not None:
+            frame = await self.embedded_frame(key.origin, parent=frame, timeout=timeout)
+        elif key.cross_site_ancestor:
+            between = await self.embedded_frame(_cross_site_origin(key.origin), parent=frame, timeout=timeout)
+            frame = await self.embedded_frame(key.origin, parent=between, timeout=timeout)
+        actual = await frame.storage_key()
+        if actual != key.text:
+            raise StateError(f"a frame of {frame.url} has storage key {actual}, not {key}")
+        return frame
+
+    async def _attach_iframes_of(self, session: CdpSession) -> None:
+        """Have ``session`` attach its out-of-process iframes, and answer their document requests."""
+        if session.session_id in self._auto_attached:
+            return
+        if session is not self.session:
+            if self._nursery is None:
+                raise StateError("the stub page is not serving")
+            await self._nursery.start(self._answer, session)
+            await session.send("Fetch.enable", {"patterns": _DOCUMENT_REQUESTS})
+        await session.send("Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": False, "flatten": True})
+        self._auto_attached.add(session.session_id)
 
 
 class BrowserContext:

@@ -7,7 +7,13 @@ crosses the protocol exactly.
 localStorage is read for every origin psp_cdp knows of: the frames of every tab
 (iframes included), the origins the context's cookies and the tabs' history entries
 point to, and any origin the caller adds. Origins with no open frame are read
-through stub pages. The report lists every origin read.
+through stub pages. The report lists every origin read, and every partitioned
+storage key (a third-party iframe's storage, kept apart under its top-level site).
+
+Restore writes each storage key in a stub page: a first-party one in a stub document
+of its origin, a partitioned one in a stub iframe of its origin inside a stub document
+of its top-level site (:meth:`StubPage.storage_frame`), so it lands in the same
+partition it was read from.
 
 sessionStorage belongs to a tab and is restored with it (see :mod:`.tabs`).
 """
@@ -16,13 +22,15 @@ from __future__ import annotations
 
 import json
 
+import trio
+
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, OriginStorage, storage_dict, storage_items
 from .origins import STUB_CONCURRENCY, known_origins, with_stub_pages
-from .pages import Frame, StubPage, gather_limited, js_json, origin_of
+from .pages import Frame, StorageKey, StubPage, gather_limited, js_json, origin_of, parse_storage_key
 from .registry import CaptureContext, Component, RestoreContext
 
-__all__ = ["LocalStorage", "SessionStorage", "read_storage", "write_storage", "first_party_key"]
+__all__ = ["LocalStorage", "SessionStorage", "read_storage", "write_storage", "first_party_key", "storage_key_of"]
 
 _READ = """function (kind) {
   const s = window[kind];
@@ -41,6 +49,14 @@ _WRITE = """function (kind, text) {
 
 def first_party_key(origin: str) -> str:
     return origin + "/"
+
+
+def storage_key_of(storage: OriginStorage) -> StorageKey:
+    """The storage key ``storage`` was read under; :class:`StateError` if it is malformed."""
+    key = parse_storage_key(storage.storage_key or first_party_key(storage.origin))
+    if key.origin != storage.origin:
+        raise StateError(f"storage key {key} is not of origin {storage.origin}")
+    return key
 
 
 async def read_storage(target: Frame | StubPage, kind: str) -> dict[str, str]:
@@ -113,23 +129,22 @@ class LocalStorage(Component):
                 _fill(ctx.state.storage.local_storage.add(), origin, key, covered[key])
 
     async def restore(self, ctx: RestoreContext) -> None:
-        first_party = [s for s in ctx.state.storage.local_storage if not s.storage_key]
-        for partitioned in ctx.state.storage.local_storage:
-            if partitioned.storage_key:
-                ctx.report.note(f"partitioned localStorage of {partitioned.storage_key} is not restored by this version")
-
         async def write(origin_storage: OriginStorage) -> None:
             items = storage_dict(origin_storage)
-            async with ctx.context.stub_page() as stub:
-                await stub.navigate(origin_storage.origin + "/", timeout=ctx.timeout)
-                try:
-                    written = await write_storage(stub, "localStorage", items)
-                except StateError as exc:
-                    ctx.report.note(f"localStorage of {origin_storage.origin}: {exc}")
-                    return
+            try:
+                key = storage_key_of(origin_storage)
+                async with ctx.context.stub_page() as stub:
+                    await stub.navigate(key.top_level_url(), timeout=ctx.timeout)
+                    frame = await stub.storage_frame(key, timeout=ctx.timeout)
+                    written = await write_storage(frame, "localStorage", items)
+            except (StateError, ProtocolError, trio.TooSlowError) as exc:
+                what = origin_storage.storage_key or origin_storage.origin
+                ctx.report.note(f"localStorage of {what} was not restored: {str(exc) or 'timed out'}")
+                return
             ctx.report.count(self.name, written)
 
-        await gather_limited([lambda s=s: write(s) for s in first_party], STUB_CONCURRENCY)
+        storages = list(ctx.state.storage.local_storage)
+        await gather_limited([lambda s=s: write(s) for s in storages], STUB_CONCURRENCY)
 
     def count(self, state: BrowserSessionState) -> int:
         return sum(len(s.items) for s in state.storage.local_storage)
