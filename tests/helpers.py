@@ -10,12 +10,17 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import trio
 
 from psp_cdp.cdp import CdpConnection, CdpSession, RawEvent
 from psp_cdp.errors import BrowserClosedError, ProtocolError
+from psp_cdp.state.pages import Tab
+
+if TYPE_CHECKING:
+    from .site import Site
 
 __all__ = [
     "LOAD_TIMEOUT",
@@ -28,6 +33,9 @@ __all__ = [
     "dispose_browser_context",
     "evaluate",
     "expect_load",
+    "frame_sessions",
+    "frame_with_key",
+    "frames_url",
     "get_cookies",
     "navigate",
     "open_page",
@@ -198,3 +206,27 @@ def page_json(body: str | None) -> Any:
     if body is None:
         raise ValueError("no page body")
     return json.loads(body)
+
+
+def frames_url(site: Site, host: str, src: str) -> str:
+    """A page of the test site on ``host`` that embeds an iframe of ``src``."""
+    return site.url(host, f"/frames?src={quote(src, safe='')}")
+
+
+@asynccontextmanager
+async def frame_sessions(connection: CdpConnection, target_id: str) -> AsyncIterator[list[Any]]:
+    """The frames of a tab, each with the session of its out-of-process iframe, main frame first."""
+    tab = Tab(target_id, "", "", await connection.attach(target_id))
+    try:
+        await tab.load_frames()
+        yield tab.frames
+    finally:
+        await tab.release()
+
+
+async def frame_with_key(frames: list[Any], key: str) -> Any:
+    """The frame among ``frames`` whose storage key is ``key``."""
+    for frame in frames:
+        if await frame.storage_key() == key:
+            return frame
+    raise AssertionError(f"no frame with storage key {key} among {[f.url for f in frames]}")

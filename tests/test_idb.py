@@ -11,7 +11,7 @@ from psp_cdp.cdp import CdpConnection
 from psp_cdp.snapshot import codec
 from psp_cdp.state import capture_state, restore_state
 
-from .helpers import browser_context, evaluate, open_page
+from .helpers import browser_context, evaluate, frame_sessions, frame_with_key, frames_url
 from .site import Site
 
 #: Builds the test databases in the page: every type, key kinds, schema, key generators.
@@ -215,3 +215,39 @@ async def test_a_value_that_cannot_be_read_out_is_reported_and_the_rest_captured
     reasons = [(u.what, u.reason) for u in state.report.uncovered]
     assert any("'keys'" in what and "secret" in what and "not extractable" in reason for what, reason in reasons), reasons
     assert len(state.storage.indexed_db_records) == 1
+
+
+async def test_partitioned_databases_keep_their_partition(site: Site, cdp: CdpConnection, cdp_b: CdpConnection) -> None:
+    frame_origin = site.https_url("localhost")
+    top = frames_url(site, "127.0.0.1", f"{frame_origin}/page?title=child")
+    key = f"{frame_origin}/^0http://127.0.0.1"
+    make = """new Promise((resolve) => {
+      const o = indexedDB.open(%s, 2);
+      o.onupgradeneeded = () => o.result.createObjectStore("s");
+      o.onsuccess = () => { const tx = o.result.transaction("s", "readwrite"); tx.objectStore("s").put(new Map([[1, "partitioned"]]), "k");
+        tx.oncomplete = () => { o.result.close(); resolve(true); }; };
+    })"""
+    names = "indexedDB.databases().then((d) => d.map((x) => x.name).sort())"
+    async with browser_context(cdp) as source:
+        first_party = await source.new_page(f"{frame_origin}/page?title=own")
+        await evaluate(first_party, make % '"own"', await_promise=True)
+        tab = await source.new_page(top)
+        async with frame_sessions(cdp, tab.target_id or "") as frames:
+            iframe = await frame_with_key(frames, key)
+            await evaluate(iframe.session, make % '"third"', await_promise=True)
+        state = codec.decode(codec.encode(await capture_state(cdp, context=source.id, only=["indexed_db"])))
+    assert sorted((d.storage_key, d.name.text) for d in state.storage.indexed_db) == [("", "own"), (key, "third")]
+
+    async with browser_context(cdp_b) as target:
+        report = await restore_state(cdp_b, state, context=target.id, only=["indexed_db"])
+        assert report.restored == {"indexed_db": 2} and not report.notes, report
+        tab = await target.new_page(top)
+        async with frame_sessions(cdp_b, tab.target_id or "") as frames:
+            iframe = await frame_with_key(frames, key)
+            assert await evaluate(iframe.session, names, await_promise=True) == ["third"]
+            value = """new Promise((r) => { indexedDB.open("third").onsuccess = (e) => {
+              const q = e.target.result.transaction("s").objectStore("s").get("k");
+              q.onsuccess = () => r(q.result instanceof Map && q.result.get(1)); }; })"""
+            assert await evaluate(iframe.session, value, await_promise=True) == "partitioned"
+        own = await target.new_page(f"{frame_origin}/page?title=own")
+        assert await evaluate(own, names, await_promise=True) == ["own"]

@@ -9,10 +9,6 @@ each test uses fresh browser contexts and disposes of them; the default time lim
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-from urllib.parse import quote
 
 import pytest
 
@@ -20,18 +16,23 @@ from psp_cdp.cdp import CdpConnection, CdpSession
 from psp_cdp.errors import StateError
 from psp_cdp.snapshot import codec, model
 from psp_cdp.state import capture_state, restore_state
-from psp_cdp.state.pages import Tab, parse_storage_key
+from psp_cdp.state.pages import parse_storage_key
 
-from .helpers import BrowserContext, browser_context, evaluate, navigate, open_page
+from .helpers import (
+    BrowserContext,
+    browser_context,
+    evaluate,
+    frame_sessions,
+    frame_with_key,
+    frames_url,
+    navigate,
+    open_page,
+)
 from .site import Site
 
 VALUES = {"plain": "v", "nul": "a\x00b", "astral": "😀𝄞", "lone": "x\ud800y", "": "empty key"}
 READ = "JSON.stringify(Object.fromEntries(Object.entries({kind})))"
 THIRD_PARTY_COOKIE = "chips3p=7; Secure; SameSite=None; Partitioned; Path=/"
-
-
-def _frames_url(site: Site, host: str, src: str) -> str:
-    return site.url(host, f"/frames?src={quote(src, safe='')}")
 
 
 async def _read(session: CdpSession, kind: str) -> dict[str, str]:
@@ -40,24 +41,6 @@ async def _read(session: CdpSession, kind: str) -> dict[str, str]:
 
 async def _write(session: CdpSession, kind: str, values: dict[str, str]) -> None:
     await evaluate(session, f"Object.entries({json.dumps(values)}).forEach(([k, v]) => {kind}.setItem(k, v))")
-
-
-@asynccontextmanager
-async def _frame_sessions(connection: CdpConnection, target_id: str) -> AsyncIterator[list[Any]]:
-    """The frames of a tab, each with the session of its out-of-process iframe, main frame first."""
-    tab = Tab(target_id, "", "", await connection.attach(target_id))
-    try:
-        await tab.load_frames()
-        yield tab.frames
-    finally:
-        await tab.release()
-
-
-async def _frame_with_key(frames: list[Any], key: str) -> Any:
-    for frame in frames:
-        if await frame.storage_key() == key:
-            return frame
-    raise AssertionError(f"no frame with storage key {key} among {[f.url for f in frames]}")
 
 
 async def _page_target(connection: CdpConnection, context_id: str, url: str) -> str:
@@ -97,14 +80,14 @@ async def test_third_party_iframe_storage_keeps_its_partition(
     site: Site, cdp: CdpConnection, cdp_b: CdpConnection
 ) -> None:
     frame_origin = site.https_url("localhost")
-    top = _frames_url(site, "127.0.0.1", f"{frame_origin}/page?title=child")
+    top = frames_url(site, "127.0.0.1", f"{frame_origin}/page?title=child")
     key = f"{frame_origin}/^0http://127.0.0.1"
     async with browser_context(cdp) as source:
         first_party = await source.new_page(f"{frame_origin}/page?title=own")
         await _write(first_party, "localStorage", {"own": "first party"})
         tab = await source.new_page(top)
-        async with _frame_sessions(cdp, tab.target_id or "") as frames:
-            iframe = await _frame_with_key(frames, key)
+        async with frame_sessions(cdp, tab.target_id or "") as frames:
+            iframe = await frame_with_key(frames, key)
             await _write(iframe.session, "localStorage", VALUES)
             await _write(iframe.session, "sessionStorage", {"draft": "in the iframe", **VALUES})
             await evaluate(iframe.session, f"document.cookie = {json.dumps(THIRD_PARTY_COOKIE)}")
@@ -127,15 +110,15 @@ async def test_third_party_iframe_storage_keeps_its_partition(
         assert cookies["chips3p"] == source_cookies["chips3p"]
 
         # The restored tab: its iframe has its localStorage, sessionStorage and partitioned cookie.
-        async with _frame_sessions(cdp_b, await _page_target(cdp_b, context_id, top)) as frames:
-            iframe = await _frame_with_key(frames, key)
+        async with frame_sessions(cdp_b, await _page_target(cdp_b, context_id, top)) as frames:
+            iframe = await frame_with_key(frames, key)
             assert await _read(iframe.session, "localStorage") == VALUES
             assert await _read(iframe.session, "sessionStorage") == {"draft": "in the iframe", **VALUES}
             assert "chips3p=7" in await evaluate(iframe.session, "document.cookie")
 
         # The same top-level page in a new tab sees the partition's localStorage.
         again = await open_page(cdp_b, context_id, top)
-        async with _frame_sessions(cdp_b, again.target_id or "") as frames:
+        async with frame_sessions(cdp_b, again.target_id or "") as frames:
             iframe = next(f for f in frames if f.origin == frame_origin)
             assert await _read(iframe.session, "localStorage") == VALUES
 
@@ -157,13 +140,13 @@ async def test_storage_under_a_cross_site_ancestor_keeps_its_partition(
     # 127.0.0.1 embeds localhost, which embeds 127.0.0.1 again: the innermost frame is of the
     # top-level site, but its storage key says a cross-site frame sits between them.
     inner_origin = site.url("127.0.0.1")
-    middle = _frames_url(site, "localhost", f"{inner_origin}/page?title=inner")
-    top = _frames_url(site, "127.0.0.1", middle)
+    middle = frames_url(site, "localhost", f"{inner_origin}/page?title=inner")
+    top = frames_url(site, "127.0.0.1", middle)
     key = f"{inner_origin}/^31"
     async with browser_context(cdp) as source:
         tab = await source.new_page(top)
-        async with _frame_sessions(cdp, tab.target_id or "") as frames:
-            inner = await _frame_with_key(frames, key)
+        async with frame_sessions(cdp, tab.target_id or "") as frames:
+            inner = await frame_with_key(frames, key)
             await _write(inner.session, "localStorage", {"inner": "local"})
             await _write(inner.session, "sessionStorage", {"inner": "session"})
         state = await capture_state(cdp, context=source.id)
@@ -173,8 +156,8 @@ async def test_storage_under_a_cross_site_ancestor_keeps_its_partition(
     context_id = report.context_id or ""
     try:
         assert not [n for n in report.notes if "partition" in n or "not restored" in n], report.notes
-        async with _frame_sessions(cdp_b, await _page_target(cdp_b, context_id, top)) as frames:
-            inner = await _frame_with_key(frames, key)
+        async with frame_sessions(cdp_b, await _page_target(cdp_b, context_id, top)) as frames:
+            inner = await frame_with_key(frames, key)
             assert await _read(inner.session, "localStorage") == {"inner": "local"}
             assert await _read(inner.session, "sessionStorage") == {"inner": "session"}
             # The top-level document is of the same origin, in the first-party partition.
@@ -211,7 +194,7 @@ async def test_tab_without_an_entry_of_the_top_level_site_gets_its_partitioned_s
         report = await restore_state(cdp, state, context=target.id, only=["tabs", "session_storage"])
         assert report.restored.get("session_storage") == 1, report.notes
         target_id = await _page_target(cdp, target.id, entry)
-        async with _frame_sessions(cdp, target_id) as frames:
+        async with frame_sessions(cdp, target_id) as frames:
             history = await frames[0].session.send("Page.getNavigationHistory")
             # The stub document of the top-level site was replaced by the entry (the new tab's
             # own about:blank stays first, as for any restored tab).
@@ -219,7 +202,7 @@ async def test_tab_without_an_entry_of_the_top_level_site_gets_its_partitioned_s
         # The same tab, once on a page of the top-level site, finds the storage in its iframe.
         page = await cdp.attach(target_id)
         await page.send("Page.enable")
-        await navigate(page, _frames_url(site, "127.0.0.1", f"{frame_origin}/page?title=child"))
-        async with _frame_sessions(cdp, target_id) as frames:
-            iframe = await _frame_with_key(frames, key)
+        await navigate(page, frames_url(site, "127.0.0.1", f"{frame_origin}/page?title=child"))
+        async with frame_sessions(cdp, target_id) as frames:
+            iframe = await frame_with_key(frames, key)
             assert await _read(iframe.session, "sessionStorage") == {"k": "v"}

@@ -19,6 +19,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+import trio
+
 from ..errors import ProtocolError, StateError
 from ..snapshot.model import (
     BrowserSessionState,
@@ -30,7 +32,7 @@ from ..snapshot.model import (
     text,
 )
 from .origins import STUB_CONCURRENCY, known_origins, storage_usage, with_stub_pages
-from .pages import Frame, StubPage, gather_limited
+from .pages import Frame, StubPage, gather_limited, parse_storage_key
 from .registry import CaptureContext, Component, RestoreContext
 from .scripts import CLONE_ENCODING, idb_library
 from .storage import first_party_key
@@ -151,36 +153,33 @@ class IndexedDB(Component):
         storage = ctx.state.storage
         if not storage.indexed_db:
             return
-        by_origin: dict[str, list[IndexedDBDatabase]] = defaultdict(list)
+        by_key: dict[str, list[IndexedDBDatabase]] = defaultdict(list)
         for database in storage.indexed_db:
-            if database.storage_key:
-                ctx.report.note(
-                    f"IndexedDB database {text(database.name)!r} of {database.storage_key}: "
-                    "partitioned IndexedDB is not restored by this version"
-                )
-            else:
-                by_origin[database.origin].append(database)
+            by_key[database.storage_key or first_party_key(database.origin)].append(database)
         records = _records_by_store(ctx.state)
 
-        async def write(origin: str) -> None:
+        async def write(key_text: str) -> None:
+            where = _where(by_key[key_text][0].origin, key_text)
             try:
+                key = parse_storage_key(key_text)
                 async with ctx.context.stub_page() as stub:
-                    await stub.navigate(origin + "/", timeout=ctx.timeout)
-                    for name, reason in await idb_library.call(stub, "clear"):
-                        ctx.report.note(f"IndexedDB database {name!r} of {origin} could not be deleted first: {reason}")
-                    for database in by_origin[origin]:
-                        await self._write_database(ctx, stub, database, records)
-                    await idb_library.call(stub, "closeAll")
-            except (StateError, ProtocolError) as exc:
-                ctx.report.note(f"IndexedDB of {origin}: {exc}")
+                    await stub.navigate(key.top_level_url(), timeout=ctx.timeout)
+                    frame = await stub.storage_frame(key, timeout=ctx.timeout)
+                    for name, reason in await idb_library.call(frame, "clear"):
+                        ctx.report.note(f"IndexedDB database {name!r} of {where} could not be deleted first: {reason}")
+                    for database in by_key[key_text]:
+                        await self._write_database(ctx, frame, database, records)
+                    await idb_library.call(frame, "closeAll")
+            except (StateError, ProtocolError, trio.TooSlowError) as exc:
+                ctx.report.note(f"IndexedDB of {where} was not restored: {str(exc) or 'timed out'}")
 
-        await gather_limited([lambda o=o: write(o) for o in sorted(by_origin)], STUB_CONCURRENCY)
+        await gather_limited([lambda k=k: write(k) for k in sorted(by_key)], STUB_CONCURRENCY)
 
     async def _write_database(
-        self, ctx: RestoreContext, stub: StubPage, database: IndexedDBDatabase, records: dict[int, list[int]]
+        self, ctx: RestoreContext, frame: Frame, database: IndexedDBDatabase, records: dict[int, list[int]]
     ) -> None:
         name = text(database.name)
-        where = f"IndexedDB database {name!r} of {database.origin}"
+        where = f"IndexedDB database {name!r} of {database.storage_key or database.origin}"
         schema = [
             {
                 "name": text(store.name),
@@ -199,7 +198,7 @@ class IndexedDB(Component):
             for store in database.stores
         ]
         try:
-            await idb_library.call(stub, "create", name, database.version, schema)
+            await idb_library.call(frame, "create", name, database.version, schema)
         except StateError as exc:
             ctx.report.note(f"{where} could not be created: {exc}")
             return
@@ -208,13 +207,13 @@ class IndexedDB(Component):
             inline = store.key_path.WhichOneof("kind") is not None
             written = 0
             for batch in _batches(all_records, records.get(store.id, [])):
-                failed = await idb_library.call(stub, "write", name, text(store.name), batch, inline)
+                failed = await idb_library.call(frame, "write", name, text(store.name), batch, inline)
                 for key_text, reason in failed:
                     ctx.report.note(f"{where}, store {text(store.name)!r}, record {key_text}: {reason}")
                 written += len(batch) // 2 - len(failed)
             if store.HasField("key_generator"):
                 await idb_library.call(
-                    stub, "setKeyGenerator", name, text(store.name), store.key_generator, key_path_value(store.key_path)
+                    frame, "setKeyGenerator", name, text(store.name), store.key_generator, key_path_value(store.key_path)
                 )
             ctx.report.count(self.name, written)
 
