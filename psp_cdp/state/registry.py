@@ -123,6 +123,7 @@ class Component:
 
 #: Opt-in behaviours of capture and restore, by name.
 OPTIONS = {
+    "authorization_headers": "capture: watch each tab's requests for 3 s and keep the tokens of their Authorization headers",
     "dom_snapshot": "capture: also keep a full DOM snapshot (DOMSnapshot) of each tab, for inspection",
     "service_workers": "restore: register the captured service workers again (fetches their scripts)",
 }
@@ -172,14 +173,24 @@ def components() -> list[Component]:
 
 
 def select(only: Iterable[str] | None = None, skip: Iterable[str] | None = None) -> frozenset[str]:
-    """Names of the components ``--only``/``--skip`` select; :class:`UsageError` for unknown names."""
+    """Names of the components ``--only``/``--skip`` select; :class:`UsageError` for unknown names.
+
+    A selected component brings the components it ``requires`` along, unless they are skipped,
+    which is a :class:`UsageError`.
+    """
     known = {c.name for c in components()}
     wanted = set(only) if only else set(known)
     unwanted = set(skip or ())
     unknown = (wanted | unwanted) - known
     if unknown:
         raise UsageError(f"unknown component {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
-    return frozenset(wanted - unwanted)
+    selected = wanted - unwanted
+    for name in sorted(selected):
+        needed = set(_components[name].requires)
+        if needed & unwanted:
+            raise UsageError(f"component {name} needs {', '.join(sorted(needed & unwanted))}, which is skipped")
+        selected |= needed
+    return frozenset(selected)
 
 
 Hook = Callable[[str, BrowserSessionState], BrowserSessionState | None]
