@@ -1,12 +1,14 @@
 """The ``psp`` command.
 
 Every error psp_cdp raises on purpose ends the command with one line on stderr and a
-non-zero exit code (1; 2 for a usage mistake argparse catches); no traceback.
+non-zero exit code (1; 2 for a usage mistake argparse catches, and for any error of
+``psp status``, whose 1 means "expired"); no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -22,7 +24,17 @@ from .errors import PspError, UsageError
 from .snapshot import codec
 from .snapshot.model import BrowserSessionState, text
 from .state import components
+from .state.auth import (
+    OBSERVE_OPTION,
+    Validity,
+    open_credentials,
+    parse_duration,
+    seal_credentials,
+    validity,
+)
+from .state.pages import origin_of
 from .store import SessionInfo, Sessions, check_name, open_store, parse_tags
+from .store.keys import Keyring
 
 __all__ = ["main"]
 
@@ -49,6 +61,7 @@ def _counts(counts: dict[str, int]) -> str:
         "local_storage": "localStorage items",
         "session_storage": "sessionStorage items",
         "tabs": "tabs",
+        "auth": "tokens",
     }
     return ", ".join(f"{n} {labels.get(name, name)}" for name, n in counts.items())
 
@@ -84,7 +97,7 @@ async def cmd_capture(args: argparse.Namespace) -> int:
             origins=args.origin or (),
             description=args.description,
             tags=parse_tags(args.tag),
-            options=["dom_snapshot"] if args.dom_snapshot else [],
+            options=(["dom_snapshot"] if args.dom_snapshot else []) + ([OBSERVE_OPTION] if args.auth_headers else []),
         )
     report = captured.state.report
     if args.json:
@@ -173,6 +186,21 @@ def _describe(info: SessionInfo, state: BrowserSessionState) -> dict[str, Any]:
             }
             for t in state.history.tabs
         ],
+        "tokens": [
+            {
+                "type": t.type,
+                "domain": t.domain,
+                "source": t.source,
+                "expires_at": t.expires_at / 1000 if t.HasField("expires_at") else None,
+                "http_only": t.is_http_only,
+            }
+            for t in state.auth.tokens
+        ],
+        "credentials": (
+            {"origin": state.auth.credentials.origin, "key_id": state.auth.credentials.key_id}
+            if state.auth.HasField("credentials")
+            else None
+        ),
         "origins_covered": list(state.report.origins_covered),
         "uncovered": [{"what": u.what, "reason": u.reason} for u in state.report.uncovered],
     }
@@ -205,8 +233,129 @@ async def cmd_show(args: argparse.Namespace) -> int:
         print("  tabs:")
         for tab in described["tabs"]:
             print(f"    {tab['url']}  {tab['title']!r}  {tab['entries']} history entr{'y' if tab['entries'] == 1 else 'ies'}")
+    if described["tokens"]:
+        print("  tokens:")
+        for t in described["tokens"]:
+            if t["expires_at"] is not None:
+                expires = f"expires {_when(t['expires_at'])}"
+            else:
+                expires = "ends with the browser session" if t["type"] == "session-cookie" else "no known expiry"
+            print(f"    {t['type']}  {t['domain'] or '-'}  {t['source']}  {expires}")
+    if described["credentials"]:
+        print(f"  credentials: for {described['credentials']['origin']} (sealed with key {described['credentials']['key_id']})")
     for item in described["uncovered"]:
         print(f"  not captured: {item['what']}: {item['reason']}")
+    return 0
+
+
+def _relative(seconds: float) -> str:
+    """``in 1h 5m`` or ``3d 2h ago``: the two largest units."""
+    left = abs(int(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if left >= size or (unit == "s" and not parts):
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    span = " ".join(parts[:2])
+    return f"in {span}" if seconds >= 0 else f"{span} ago"
+
+
+def _status_dict(info: SessionInfo, result: Validity, now: float, within: float) -> dict[str, Any]:
+    token = result.token
+    return {
+        "id": info.id,
+        "name": info.name,
+        "status": result.status,
+        "valid": result.valid,
+        "expires_at": result.expires_at / 1000 if result.expires_at is not None else None,
+        "expires_in": (result.expires_at / 1000 - now) if result.expires_at is not None else None,
+        "within": within,
+        "tokens": result.tokens,
+        "decided_by": (
+            {"type": token.type, "domain": token.domain, "source": token.source} if token is not None else None
+        ),
+    }
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    within = parse_duration(args.within) if args.within else 0.0
+    info, state = await _sessions(args).load(_split_ref(args.ref))
+    now = time.time()
+    result = validity(state, now * 1000, within * 1000)
+    if args.json:
+        _print_json(_status_dict(info, result, now, within))
+    elif result.expires_at is None:
+        why = f"{result.tokens} token(s), none that ends it" if result.tokens else "no authentication tokens found"
+        print(f"{info.name}: valid; no known expiry ({why})")
+    else:
+        expires = result.expires_at / 1000
+        label = {"valid": "valid", "expiring": f"expiring within {args.within}", "expired": "expired"}[result.status]
+        verb = "expired" if result.status == "expired" else "expires"
+        print(f"{info.name}: {label}; {verb} {_when(expires)} ({_relative(expires - now)})")
+        if result.token is not None:
+            token = result.token
+            print(f"  decided by {token.type} from {token.source} ({token.domain or 'no domain'})")
+    return 0 if result.valid else 1
+
+
+def _read_password() -> str:
+    password = os.environ.get("PSP_PASSWORD")
+    if password is None:
+        if sys.stdin is not None and not sys.stdin.isatty():
+            password = sys.stdin.read()
+            password = password[:-1] if password.endswith("\n") else password
+            password = password[:-1] if password.endswith("\r") else password
+        else:
+            password = getpass.getpass("password: ")
+    if not password:
+        raise UsageError("the password is empty")
+    return password
+
+
+async def cmd_credentials_set(args: argparse.Namespace) -> int:
+    origin = origin_of(args.origin)
+    if origin is None:
+        raise UsageError(f"{args.origin}: give the http(s) origin the credentials log in to")
+    sessions = _sessions(args)
+    info, state = await sessions.load(_split_ref(args.ref))
+    password = await trio.to_thread.run_sync(_read_password)
+    key_id, key = await trio.to_thread.run_sync(Keyring().current)
+    sealed = seal_credentials(
+        session_id=info.id, origin=origin, username=args.username, password=password, key_id=key_id, key=key
+    )
+    state.auth.credentials.CopyFrom(sealed)
+    await sessions.save(info.name, state)
+    print(f"credentials for {origin} stored in {info.name}, sealed with key {key_id}")
+    return 0
+
+
+async def cmd_credentials_show(args: argparse.Namespace) -> int:
+    info, state = await _sessions(args).load(_split_ref(args.ref))
+    if not state.auth.HasField("credentials"):
+        raise UsageError(f"session {info.name!r} has no credentials (psp credentials set {info.name} ...)")
+    sealed = state.auth.credentials
+    key = await trio.to_thread.run_sync(Keyring().get, sealed.key_id)
+    username, password = open_credentials(sealed, session_id=info.id, key=key)
+    shown: dict[str, Any] = {"origin": sealed.origin, "username": username, "key_id": sealed.key_id}
+    if args.reveal:
+        shown["password"] = password
+    if args.json:
+        _print_json(shown)
+        return 0
+    for field, value in shown.items():
+        print(f"{field}: {value}")
+    return 0
+
+
+async def cmd_credentials_clear(args: argparse.Namespace) -> int:
+    sessions = _sessions(args)
+    info, state = await sessions.load(_split_ref(args.ref))
+    if not state.auth.HasField("credentials"):
+        print(f"{info.name} has no credentials")
+        return 0
+    state.auth.ClearField("credentials")
+    await sessions.save(info.name, state)
+    print(f"removed the credentials of {info.name}")
     return 0
 
 
@@ -293,6 +442,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--description", help="a description of the session")
     p.add_argument("--origin", action="append", metavar="ORIGIN", help="also read the storage of this origin (repeatable)")
     p.add_argument("--dom-snapshot", action="store_true", help="also keep a full DOM snapshot of each tab, for inspection")
+    p.add_argument(
+        "--auth-headers", action="store_true",
+        help="also watch each tab's requests for a few seconds and keep the tokens of their Authorization headers",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = command("restore", cmd_restore, "restore a session into a browser")
@@ -314,6 +467,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("ref", metavar="NAME", help="session name or id")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = command("status", cmd_status, "whether a session is still logged in: exit 0 valid, 1 expired or expiring, 2 error")
+    p.add_argument("ref", metavar="NAME", help="session name or id")
+    p.add_argument("--within", metavar="DURATION", help="count as expiring if it expires within this (90s, 30m, 2h, 1d, 1h30m)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(error_status=2)
+
+    credentials = sub.add_parser(
+        "credentials",
+        help="keep a username and password with a session, always encrypted (opt-in)",
+        description="Keep a username and password with a session, sealed with AES-256-GCM by a key of the keyring "
+        "($PSP_KEY, else $PSP_KEYRING, else $XDG_CONFIG_HOME/psp/keys).",
+    )
+    actions = credentials.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def credentials_action(name: str, handler: Callable[[argparse.Namespace], Any], help: str) -> argparse.ArgumentParser:
+        p = actions.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        p.add_argument("ref", metavar="NAME", help="session name or id")
+        p.add_argument("--store", metavar="STORE", help="directory of the store (default: $PSP_STORE or the XDG data dir)")
+        return p
+
+    p = credentials_action(
+        "set", cmd_credentials_set, "seal a username and password into a session (password from $PSP_PASSWORD, stdin or a prompt)"
+    )
+    p.add_argument("--origin", required=True, metavar="URL", help="the site they log in to")
+    p.add_argument("--username", required=True, metavar="USER")
+    p = credentials_action("show", cmd_credentials_show, "print the origin and username (the password only with --reveal)")
+    p.add_argument("--reveal", action="store_true", help="also print the password")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    credentials_action("clear", cmd_credentials_clear, "remove a session's credentials")
+
     p = command("rm", cmd_rm, "remove a session")
     p.add_argument("ref", metavar="NAME", help="session name or id")
 
@@ -333,16 +517,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    error_status = getattr(args, "error_status", 1)
     try:
         return trio.run(args.handler, args)
     except PspError as exc:
         print(f"psp: error: {exc}", file=sys.stderr)
-        return 1
+        return error_status
     except BaseExceptionGroup as group:
         errors = leaf_errors(group)
         if errors and all(isinstance(e, PspError) for e in errors):
             print(f"psp: error: {errors[0]}", file=sys.stderr)
-            return 1
+            return error_status
         raise
     except KeyboardInterrupt:
         print("psp: interrupted", file=sys.stderr)

@@ -29,6 +29,16 @@ Routes (every response carries ``Cache-Control: no-store``)::
                                 /page?title=child on 127.0.0.2, or on 127.0.0.1 when
                                 the page itself is on 127.0.0.2; same scheme)
     GET  /slow?seconds=S        answers after S seconds (at most 30)
+    GET  /form                  a form: text input, textarea, single and multiple
+                                select, checkbox, radio group, range, password,
+                                a contenteditable div, a scrollable div, an input
+                                with neither id nor name, and an iframe of
+                                /form-frame; text fields carry a React-style value
+                                tracker, and ``window.changes`` lists the fields
+                                whose ``input`` events it saw as changes
+    GET  /form-frame            a page with one text input (id ``inner``)
+    GET  /sw.js                 a service worker script (text/javascript) that claims
+                                its clients once active and handles no fetches
     anything else               404
 
 :meth:`Site.stop` closes the listening sockets and every open connection (the site is
@@ -252,6 +262,9 @@ class _Handler(BaseHTTPRequestHandler):
             "/storage": self._storage,
             "/frames": self._frames,
             "/slow": self._slow,
+            "/form": self._form,
+            "/form-frame": self._form_frame,
+            "/sw.js": self._service_worker,
         }.get(parts.path)
         if route is None:
             self._respond(404, _html("Not found", "<p>Not found</p>"))
@@ -367,6 +380,51 @@ class _Handler(BaseHTTPRequestHandler):
             seconds = 1.0
         time.sleep(max(seconds, 0.0))
         self._respond(200, _html("Slow", "<p>done</p>"))
+
+    def _form(self, query: dict[str, list[str]]) -> None:
+        body = (
+            '<form id=profile onsubmit="return false">'
+            '<label for=name>Full name</label><input id=name name=name value="">'
+            "<label>Bio <textarea name=bio>default bio</textarea></label>"
+            "<select id=color name=color><option>red</option><option selected>green</option><option>blue</option></select>"
+            "<select id=tags name=tags multiple><option selected>a</option><option>b</option><option>c</option></select>"
+            '<input type=checkbox id=agree name=agree aria-label="I agree">'
+            "<input type=radio name=size value=s checked><input type=radio name=size value=m><input type=radio name=size value=l>"
+            "<input type=range name=level>"
+            "<input type=password id=secret name=secret>"
+            "</form>"
+            '<div class=box><input class=plain></div>'
+            '<div id=editor contenteditable=true aria-label="Notes"></div>'
+            '<div id=scroller style="height:100px;width:200px;overflow:auto">'
+            '<div style="height:2000px;width:1000px">tall</div></div>'
+            '<iframe id=inner-frame src="/form-frame" width=300 height=100></iframe>'
+            "<script>"
+            "window.changes = [];"
+            "for (const el of document.querySelectorAll('input, textarea')) {"
+            "  const native = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(el), 'value');"
+            "  let tracked = native.get.call(el);"
+            "  Object.defineProperty(el, 'value', {configurable: true,"
+            "    get() { return native.get.call(this); },"
+            "    set(v) { tracked = String(v); native.set.call(this, v); }});"
+            "  el.tracker = {get: () => tracked, set: (v) => { tracked = v; }};"
+            "}"
+            "document.addEventListener('input', (e) => {"
+            "  const t = e.target.tracker;"
+            "  if (t && t.get() !== e.target.value) { t.set(e.target.value); changes.push(e.target.name || e.target.id || e.target.className); }"
+            "});"
+            "</script>"
+        )
+        self._respond(200, _html("Form", body))
+
+    def _form_frame(self, query: dict[str, list[str]]) -> None:
+        self._respond(200, _html("Inner form", "<input id=inner name=inner>"))
+
+    def _service_worker(self, query: dict[str, list[str]]) -> None:
+        script = (
+            "self.addEventListener('install', () => self.skipWaiting());"
+            "self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));"
+        )
+        self._respond(200, script, content_type="text/javascript")
 
 
 def _first(query: dict[str, list[str]], name: str, default: str) -> str:

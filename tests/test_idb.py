@@ -7,6 +7,9 @@ encoded, restored into a new context of browser B and checked there with
 
 from __future__ import annotations
 
+import base64
+import json
+
 from psp_cdp.cdp import CdpConnection
 from psp_cdp.snapshot import codec
 from psp_cdp.state import capture_state, restore_state
@@ -251,3 +254,31 @@ async def test_partitioned_databases_keep_their_partition(site: Site, cdp: CdpCo
             assert await evaluate(iframe.session, value, await_promise=True) == "partitioned"
         own = await target.new_page(f"{frame_origin}/page?title=own")
         assert await evaluate(own, names, await_promise=True) == ["own"]
+
+
+async def test_tokens_in_indexeddb_records_are_found(site: Site, cdp: CdpConnection) -> None:
+    def b64(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    jwt = f"{b64({'alg': 'RS256', 'typ': 'JWT'})}.{b64({'exp': 4102444800, 'sub': 'user-1', 'iss': 'https://idp'})}.c2ln"
+    record = {
+        "fbase_key": "firebase:authUser:KEY:[DEFAULT]",
+        "value": {"uid": "user-1", "stsTokenManager": {"accessToken": jwt, "refreshToken": "AMf-refresh-0123456789abcdef", "expirationTime": 4102444800000}},
+    }
+    async with browser_context(cdp) as source:
+        page = await source.new_page(site.url("127.0.0.1", "/page"))
+        await evaluate(
+            page,
+            """new Promise((resolve) => {
+              const o = indexedDB.open("firebaseLocalStorageDb", 1);
+              o.onupgradeneeded = () => o.result.createObjectStore("firebaseLocalStorage", {keyPath: "fbase_key"});
+              o.onsuccess = () => { const tx = o.result.transaction("firebaseLocalStorage", "readwrite");
+                tx.objectStore("firebaseLocalStorage").put(%s); tx.oncomplete = () => { o.result.close(); resolve(); }; };
+            })""" % json.dumps(record),
+            await_promise=True,
+        )
+        state = await capture_state(cdp, context=source.id, only=["indexed_db", "auth"])
+    tokens = {t.type: t for t in state.auth.tokens}
+    assert tokens["JWT"].value == jwt and tokens["JWT"].expires_at == 4102444800000 and tokens["JWT"].subject == "user-1"
+    assert tokens["JWT"].source.startswith("indexedDB http://127.0.0.1:") and "firebaseLocalStorageDb/firebaseLocalStorage" in tokens["JWT"].source
+    assert any(t.value == "AMf-refresh-0123456789abcdef" for t in state.auth.tokens)

@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 
-from ..errors import ProtocolError, StateError
+from ..errors import ProtocolError, SnapshotError, StateError
+from ..snapshot.clone import walk_strings
 from ..snapshot.model import (
     BrowserSessionState,
     IndexedDBDatabase,
@@ -31,6 +33,7 @@ from ..snapshot.model import (
     domstring,
     text,
 )
+from .auth import add_value_source
 from .origins import STUB_CONCURRENCY, known_origins, storage_usage, with_stub_pages
 from .pages import Frame, StubPage, gather_limited, parse_storage_key
 from .registry import CaptureContext, Component, RestoreContext
@@ -219,6 +222,26 @@ class IndexedDB(Component):
 
     def count(self, state: BrowserSessionState) -> int:
         return len(state.storage.indexed_db_records)
+
+
+#: Records larger than this are not scanned for tokens (tokens live in small records).
+SCAN_LIMIT = 64 * 1024
+
+
+@add_value_source
+def record_strings(state: BrowserSessionState) -> Iterator[tuple[str, str, list[tuple[str, str]]]]:
+    """The strings of each IndexedDB record, for token discovery: (source, domain, (key, string) pairs)."""
+    stores = {store.id: (database, store) for database in state.storage.indexed_db for store in database.stores}
+    for record in state.storage.indexed_db_records:
+        database, store = stores.get(record.store, (None, None))
+        if database is None or record.value.encoding != CLONE_ENCODING or len(record.value.data) > SCAN_LIMIT:
+            continue
+        try:
+            pairs = [(key or "", value) for key, value in walk_strings(record.value.data)]
+        except SnapshotError:
+            continue
+        where = database.storage_key or database.origin
+        yield f"indexedDB {where} {text(database.name)}/{text(store.name)}", urlsplit(database.origin).hostname or "", pairs
 
 
 def _where(origin: str, key: str) -> str:

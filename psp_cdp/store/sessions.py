@@ -3,6 +3,9 @@
 :class:`Sessions` joins the state layer and a store. A capture writes nothing until
 the whole state is in hand, then replaces the session's state atomically; a failed
 capture leaves the session (or its absence) exactly as it was.
+
+A capture keeps the session's sealed credentials (``state.auth.credentials``), which
+are never captured from the browser.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 import trio
 
 from ..cdp import CdpConnection
-from ..errors import CorruptSnapshotError, SessionExistsError
+from ..errors import CorruptSnapshotError, PspError, SessionExistsError
 from ..snapshot import codec
 from ..snapshot.model import BrowserSessionState
 from ..state import RestoreReport, capture_state, components, restore_state, run_hooks
@@ -116,8 +119,21 @@ class Sessions:
         state = await capture_state(
             connection, context=context, only=only, skip=skip, origins=origins, options=options
         )
+        if not state.auth.HasField("credentials"):
+            await self._keep_credentials(name, state)
         info = await self.save(name, state, description=description, tags=tags)
         return Captured(info, state)
+
+    async def _keep_credentials(self, name: str, state: BrowserSessionState) -> None:
+        """Carry the sealed credentials of the stored session ``name``, if any, over to ``state``."""
+        if await self._io(self.store.find, name) is None:
+            return
+        try:
+            _, previous = await self.load(name)
+        except PspError:
+            return  # no readable previous state: nothing to carry over
+        if previous.auth.HasField("credentials"):
+            state.auth.credentials.CopyFrom(previous.auth.credentials)
 
     async def restore(
         self,
