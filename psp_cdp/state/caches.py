@@ -18,22 +18,20 @@ noted by name in the report.
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import trio
 
-from ..errors import BrowserClosedError, ProtocolError, StateError
+from ..errors import ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, CacheEntry, CacheStorageCache, Header, domstring, text
-from .origins import STUB_CONCURRENCY, known_origins, storage_usage, with_stub_pages
+from .origins import STUB_CONCURRENCY, first_party_key, read_storage_keys
 from .pages import Frame, StubPage, gather_limited, js_json
 from .registry import CaptureContext, Component, RestoreContext
-from .storage import first_party_key
 
-__all__ = ["CacheStorage", "read_storage_keys"]
+__all__ = ["CacheStorage"]
 
-T = TypeVar("T")
 
 #: Entries asked for per ``CacheStorage.requestEntries`` call.
 PAGE_SIZE = 100
@@ -81,46 +79,6 @@ _PUT = """async function (nameJson, entriesJson) {
   }
   return {stored, problems};
 }"""
-
-
-async def read_storage_keys(
-    ctx: CaptureContext,
-    usage_type: str,
-    read: Callable[[Frame | StubPage, str, str], Awaitable[T]],
-    what: str,
-) -> dict[str, tuple[str, T]]:
-    """``read(target, origin, storage key)`` once per storage key: ``{storage key: (origin, result)}``.
-
-    Every storage key of the tabs' open frames is read in one of its frames; every
-    other known origin whose ``usage_type`` usage (see :func:`storage_usage`) is not
-    zero is read on a stub page. A frame or origin that cannot be read is reported as
-    uncovered (``what`` names the part of its state); a frame that went away is passed over.
-    """
-    found: dict[str, tuple[str, T]] = {}
-    for tab in ctx.tabs:
-        for frame in tab.frames:
-            origin = frame.origin
-            if origin is None:
-                continue
-            try:
-                key = await frame.storage_key() or first_party_key(origin)
-                if key not in found:
-                    found[key] = (origin, await read(frame, origin, key))
-            except (StateError, ProtocolError) as exc:
-                ctx.uncovered(f"{what} of {origin} (frame {frame.url})", str(exc))
-            except BrowserClosedError:
-                continue
-    covered = {origin for key, (origin, _) in found.items() if key == first_party_key(origin)}
-    rest = (await known_origins(ctx)) - covered
-    usage = await storage_usage(ctx, rest)
-    probes = sorted(origin for origin in rest if usage.get(origin, {}).get(usage_type, 0) > 0)
-
-    async def read_stub(stub: StubPage, origin: str) -> T:
-        return await read(stub, origin, first_party_key(origin))
-
-    for origin, result in (await with_stub_pages(ctx, probes, read_stub, what)).items():
-        found[first_party_key(origin)] = (origin, result)
-    return found
 
 
 @dataclass

@@ -34,11 +34,10 @@ from ..snapshot.model import (
     text,
 )
 from .auth import add_value_source
-from .origins import STUB_CONCURRENCY, known_origins, storage_usage, with_stub_pages
+from .origins import STUB_CONCURRENCY, first_party_key, read_storage_keys
 from .pages import Frame, StubPage, gather_limited, parse_storage_key
 from .registry import CaptureContext, Component, RestoreContext
 from .scripts import CLONE_ENCODING, idb_library
-from .storage import first_party_key
 
 __all__ = ["IndexedDB", "key_path", "key_path_value"]
 
@@ -75,34 +74,10 @@ class IndexedDB(Component):
     description = "IndexedDB databases: schema, key generators and every record, of every type"
 
     async def capture(self, ctx: CaptureContext) -> None:
-        read_keys: set[str] = set()
-        for tab in ctx.tabs:
-            for frame in tab.frames:
-                origin = frame.origin
-                if origin is None:
-                    continue
-                try:
-                    key = await frame.storage_key() or first_party_key(origin)
-                except ProtocolError:
-                    continue
-                if key in read_keys:
-                    continue
-                read_keys.add(key)
-                await self._read_guarded(ctx, frame, origin, key)
-        candidates = {o for o in await known_origins(ctx) if first_party_key(o) not in read_keys}
-        usage = await storage_usage(ctx, candidates)
-        probes = sorted(o for o in candidates if usage.get(o, {}).get("indexeddb", 0) > 0)
-
-        async def read(stub: StubPage, origin: str) -> None:
-            await self._read(ctx, stub, origin, first_party_key(origin))
-
-        await with_stub_pages(ctx, probes, read, "IndexedDB")
-
-    async def _read_guarded(self, ctx: CaptureContext, target: Frame, origin: str, key: str) -> None:
-        try:
+        async def read(target: Frame | StubPage, origin: str, key: str) -> None:
             await self._read(ctx, target, origin, key)
-        except (StateError, ProtocolError) as exc:
-            ctx.uncovered(f"IndexedDB of {_where(origin, key)} (frame {target.url})", str(exc))
+
+        await read_storage_keys(ctx, "indexeddb", read, "IndexedDB")
 
     async def _read(self, ctx: CaptureContext, target: Frame | StubPage, origin: str, key: str) -> None:
         storage = ctx.state.storage

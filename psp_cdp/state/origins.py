@@ -14,12 +14,19 @@ from typing import Any, TypeVar
 
 import trio
 
-from ..errors import ProtocolError, StateError
+from ..errors import BrowserClosedError, ProtocolError, StateError
 from .cookies import cookie_origins, read_cookies
-from .pages import StubPage, gather_limited, origin_of
+from .pages import Frame, StubPage, gather_limited, origin_of
 from .registry import CaptureContext
 
-__all__ = ["STUB_CONCURRENCY", "known_origins", "storage_usage", "with_stub_pages"]
+__all__ = [
+    "STUB_CONCURRENCY",
+    "first_party_key",
+    "known_origins",
+    "read_storage_keys",
+    "storage_usage",
+    "with_stub_pages",
+]
 
 #: How many stub pages read or write origins at once.
 STUB_CONCURRENCY = 4
@@ -102,3 +109,47 @@ async def with_stub_pages(
             results[origin] = result
     return results
 
+
+def first_party_key(origin: str) -> str:
+    """The storage key of an origin's own (unpartitioned) storage."""
+    return origin + "/"
+
+
+async def read_storage_keys(
+    ctx: CaptureContext,
+    usage_type: str,
+    read: Callable[[Frame | StubPage, str, str], Awaitable[T]],
+    what: str,
+) -> dict[str, tuple[str, T]]:
+    """``read(target, origin, storage key)`` once per storage key: ``{storage key: (origin, result)}``.
+
+    Every storage key of the tabs' open frames is read in one of its frames; every
+    other known origin whose ``usage_type`` usage (see :func:`storage_usage`) is not
+    zero is read on a stub page. A frame or origin that cannot be read is reported as
+    uncovered (``what`` names the part of its state); a frame that went away is passed over.
+    """
+    found: dict[str, tuple[str, T]] = {}
+    for tab in ctx.tabs:
+        for frame in tab.frames:
+            origin = frame.origin
+            if origin is None:
+                continue
+            try:
+                key = await frame.storage_key() or first_party_key(origin)
+                if key not in found:
+                    found[key] = (origin, await read(frame, origin, key))
+            except (StateError, ProtocolError) as exc:
+                ctx.uncovered(f"{what} of {origin} (frame {frame.url})", str(exc))
+            except BrowserClosedError:
+                continue
+    covered = {origin for key, (origin, _) in found.items() if key == first_party_key(origin)}
+    rest = (await known_origins(ctx)) - covered
+    usage = await storage_usage(ctx, rest)
+    probes = sorted(origin for origin in rest if usage.get(origin, {}).get(usage_type, 0) > 0)
+
+    async def read_stub(stub: StubPage, origin: str) -> T:
+        return await read(stub, origin, first_party_key(origin))
+
+    for origin, result in (await with_stub_pages(ctx, probes, read_stub, what)).items():
+        found[first_party_key(origin)] = (origin, result)
+    return found

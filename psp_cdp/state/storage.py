@@ -26,7 +26,7 @@ import trio
 
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, OriginStorage, storage_dict, storage_items
-from .origins import STUB_CONCURRENCY, known_origins, with_stub_pages
+from .origins import STUB_CONCURRENCY, first_party_key, known_origins, with_stub_pages
 from .pages import Frame, StorageKey, StubPage, gather_limited, js_json, origin_of, parse_storage_key
 from .registry import CaptureContext, Component, RestoreContext
 
@@ -46,10 +46,6 @@ _WRITE = """function (kind, text) {
   for (let i = 0; i < d.length; i += 2) s.setItem(d[i], d[i + 1]);
   return s.length;
 }"""
-
-def first_party_key(origin: str) -> str:
-    return origin + "/"
-
 
 def storage_key_of(storage: OriginStorage) -> StorageKey:
     """The storage key ``storage`` was read under; :class:`StateError` if it is malformed."""

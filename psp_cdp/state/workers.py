@@ -15,11 +15,9 @@ import trio
 
 from ..errors import ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, ServiceWorkerRegistration
-from .caches import read_storage_keys
-from .origins import STUB_CONCURRENCY
+from .origins import STUB_CONCURRENCY, first_party_key, read_storage_keys
 from .pages import Frame, StubPage, gather_limited
 from .registry import CaptureContext, Component, RestoreContext
-from .storage import first_party_key
 
 __all__ = ["ServiceWorkers"]
 
