@@ -2,8 +2,8 @@
 
 ``clone.js`` is the structured-clone-v1 codec (docs/structured-clone.md); ``idb.js``
 reads and writes IndexedDB with it. A library is installed once per isolated world
-(a global set on first use). Arguments cross as one JSON text (:func:`js_json`, so
-DOMStrings with unpaired surrogates arrive exactly); a result text longer than
+(a global set on first use). Arguments cross as protocol values (the transport carries
+unpaired surrogates exactly, see :func:`psp_cdp.cdp.wire_json`); a result text longer than
 :data:`SLICE` is kept in the page and fetched in slices, so no protocol message
 outgrows the browser's limit.
 """
@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from importlib.resources import files
 from typing import Any, Protocol
-
-from .pages import js_json
 
 __all__ = ["CLONE_ENCODING", "CLONE", "SLICE", "Library", "clone_library", "idb_library"]
 
@@ -47,9 +45,9 @@ class Library:
 
     def __init__(self, global_name: str, expression: str) -> None:
         self.declaration = (
-            "async function (op, argsText) {\n"
+            "async function (op, ...args) {\n"
             f"  const L = (globalThis.{global_name} ??= {expression});\n"
-            "  const out = await L[op](...JSON.parse(argsText));\n"
+            "  const out = await L[op](...args);\n"
             f"  if (typeof out !== 'string' || out.length <= {SLICE}) return out;\n"
             "  const stash = (globalThis.__pspStash ??= new Map()), id = String(stash.size + Math.random());\n"
             "  stash.set(id, out);\n"
@@ -59,7 +57,7 @@ class Library:
 
     async def call(self, target: _Callable, op: str, *args: Any) -> Any:
         """``op(...args)`` in ``target``'s isolated world; a long text result is fetched in slices."""
-        out = await target.call(self.declaration, op, js_json(list(args)))
+        out = await target.call(self.declaration, op, *args)
         if isinstance(out, dict) and "stash" in out:
             parts = []
             for start in range(0, int(out["length"]), SLICE):
