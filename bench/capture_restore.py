@@ -31,13 +31,12 @@ import math
 import random
 import statistics
 import sys
-import threading
 import time
 import tracemalloc
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,6 +50,8 @@ from psp_cdp.state import engine
 from psp_cdp.state.engine import capture_state, restore_state
 from psp_cdp.state.pages import BrowserContext
 from psp_cdp.state.registry import components
+
+from benchkit import Origin, evaluate, goto, kib, ms, page_targets, serve_site, stats
 
 CHROMIUM = "/usr/bin/chromium"
 ROUND_TIMEOUT = 60.0  # seconds, per psp_cdp step; a hung step fails the run instead of hanging it
@@ -114,34 +115,6 @@ class SiteHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
-
-
-@dataclass
-class Origin:
-    label: str
-    host: str
-    server: ThreadingHTTPServer
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.server.server_address[1]}"
-
-
-@contextlib.contextmanager
-def serve_site() -> Iterator[list[Origin]]:
-    origins: list[Origin] = []
-    try:
-        for label, host, bind in ORIGIN_SPECS:
-            handler = type(f"Handler_{label}", (SiteHandler,), {"label": label})
-            server = ThreadingHTTPServer((bind, 0), handler)
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, name=f"http-{label}", daemon=True).start()
-            origins.append(Origin(label, host, server))
-        yield origins
-    finally:
-        for origin in origins:
-            origin.server.shutdown()
-            origin.server.server_close()
 
 
 # --------------------------------------------------------------------------------------
@@ -275,22 +248,6 @@ READ_STORAGE = """(kind => {
 })"""
 
 
-async def goto(session: CdpSession, url: str) -> None:
-    with session.listen("Page.loadEventFired") as loaded:
-        result = await session.send("Page.navigate", {"url": url})
-        if result.get("errorText"):
-            raise RuntimeError(f"cannot open {url}: {result['errorText']}")
-        with trio.fail_after(20):
-            await loaded.receive()
-
-
-async def evaluate(session: CdpSession, expression: str) -> Any:
-    result = await session.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
-    if result.get("exceptionDetails"):
-        raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
-    return result["result"].get("value")
-
-
 async def read_storage(session: CdpSession, kind: str) -> dict[str, str]:
     return dict(json.loads(await evaluate(session, f"{READ_STORAGE}({json.dumps(kind)})")))
 
@@ -302,13 +259,6 @@ async def write_storage(session: CdpSession, kind: str, items: dict[str, str]) -
     )
     if count != len(items):
         raise RuntimeError(f"{kind}: wrote {count} of {len(items)} items")
-
-
-async def page_targets(conn: CdpConnection, context_id: str | None) -> list[dict[str, Any]]:
-    infos = (await conn.send("Target.getTargets"))["targetInfos"]
-    default = (await conn.send("Target.getBrowserContexts")).get("defaultBrowserContextId")
-    want = context_id or default
-    return [t for t in infos if t["type"] == "page" and t.get("browserContextId") == want]
 
 
 async def read_context(conn: CdpConnection, context_id: str | None) -> SourceTruth:
@@ -634,20 +584,6 @@ async def profile_psp(endpoint: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-def stats(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(0.95 * len(ordered)))  # nearest rank: the max for fewer than 20 samples
-    return {"median": statistics.median(ordered), "min": ordered[0], "p95": ordered[rank - 1], "n": len(ordered)}
-
-
-def ms(value: float) -> str:
-    return f"{value * 1000:,.1f}"
-
-
-def kib(n: int) -> str:
-    return f"{n:,} B ({n / 1024:,.1f} KiB)"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
@@ -664,7 +600,7 @@ def main() -> int:
     browser: LaunchedBrowser | None = None
     failures: list[str] = []
 
-    with serve_site() as origins, contextlib.ExitStack() as stack:
+    with serve_site(ORIGIN_SPECS, SiteHandler) as origins, contextlib.ExitStack() as stack:
         try:
             browser = launch_chromium(executable=CHROMIUM)
             stack.callback(browser.close)

@@ -33,20 +33,16 @@ import contextlib
 import gc
 import html
 import json
-import math
 import os
 import random
 import resource
-import statistics
 import subprocess
 import sys
-import threading
 import time
 import tracemalloc
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,6 +53,8 @@ from psp_cdp.cdp import CdpConnection, CdpSession, LaunchedBrowser, launch_chrom
 from psp_cdp.snapshot import codec
 from psp_cdp.snapshot.model import BrowserSessionState, text
 from psp_cdp.state import capture_state, components, restore_state
+
+from benchkit import Origin, evaluate, goto, kib, ms, page_targets, serve_site, stats
 
 CHROMIUM = "/usr/bin/chromium"
 ROUND_TIMEOUT = 90.0  # seconds, per psp_cdp step; a hung step fails the run instead of hanging it
@@ -123,34 +121,6 @@ class SiteHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", cache_control)
         self.end_headers()
         self.wfile.write(body)
-
-
-@dataclass
-class Origin:
-    label: str
-    host: str
-    server: ThreadingHTTPServer
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.server.server_address[1]}"
-
-
-@contextlib.contextmanager
-def serve_site() -> Iterator[list[Origin]]:
-    origins: list[Origin] = []
-    try:
-        for label, host, bind in ORIGIN_SPECS:
-            handler = type(f"Handler_{label}", (SiteHandler,), {"label": label})
-            server = ThreadingHTTPServer((bind, 0), handler)
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, name=f"http-{label}", daemon=True).start()
-            origins.append(Origin(label, host, server))
-        yield origins
-    finally:
-        for origin in origins:
-            origin.server.shutdown()
-            origin.server.server_close()
 
 
 # --------------------------------------------------------------------------------------
@@ -559,30 +529,6 @@ class SourceTruth:
 # --------------------------------------------------------------------------------------
 
 
-async def goto(session: CdpSession, url: str) -> None:
-    with session.listen("Page.loadEventFired") as loaded:
-        result = await session.send("Page.navigate", {"url": url})
-        if result.get("errorText"):
-            raise RuntimeError(f"cannot open {url}: {result['errorText']}")
-        with trio.fail_after(20):
-            await loaded.receive()
-
-
-async def evaluate(session: CdpSession, expression: str) -> Any:
-    result = await session.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
-    if result.get("exceptionDetails"):
-        details = result["exceptionDetails"]
-        raise RuntimeError(f"page script failed: {details.get('exception', {}).get('description') or details}")
-    return result["result"].get("value")
-
-
-async def page_targets(conn: CdpConnection, context_id: str | None) -> list[dict[str, Any]]:
-    infos = (await conn.send("Target.getTargets"))["targetInfos"]
-    default = (await conn.send("Target.getBrowserContexts")).get("defaultBrowserContextId")
-    want = context_id or default
-    return [t for t in infos if t["type"] == "page" and t.get("browserContextId") == want]
-
-
 @contextlib.asynccontextmanager
 async def pages_by_origin(conn: CdpConnection, context_id: str | None, origins: list[Origin]):
     """A session on one page per origin of the context: an open tab of that origin, else a new one."""
@@ -966,20 +912,6 @@ def stop_child(child: subprocess.Popen[str]) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def stats(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(0.95 * len(ordered)))  # nearest rank: the max for fewer than 20 samples
-    return {"median": statistics.median(ordered), "min": ordered[0], "p95": ordered[rank - 1], "n": len(ordered)}
-
-
-def ms(value: float) -> str:
-    return f"{value * 1000:,.1f}"
-
-
-def kib(n: int) -> str:
-    return f"{n:,} B ({n / 1024:,.1f} KiB)"
-
-
 def mib(n: int | None) -> str:
     return "n/a" if n is None else f"{n / 1048576:,.1f} MiB"
 
@@ -1005,7 +937,7 @@ def main() -> int:
     browser: LaunchedBrowser | None = None
     failures: list[str] = []
 
-    with serve_site() as origins, contextlib.ExitStack() as stack:
+    with serve_site(ORIGIN_SPECS, SiteHandler) as origins, contextlib.ExitStack() as stack:
         try:
             child = None
             if not args.no_memory:

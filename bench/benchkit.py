@@ -1,0 +1,89 @@
+"""What the benchmarks share: loopback origins, page helpers over CDP, and figures.
+
+The benchmark scripts run as ``.venv/bin/python bench/NAME.py``, so this module is
+imported from the script's own directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import statistics
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import trio
+
+from psp_cdp.cdp import CdpConnection, CdpSession
+
+__all__ = ["Origin", "serve_site", "goto", "evaluate", "page_targets", "stats", "ms", "kib"]
+
+
+@dataclass
+class Origin:
+    label: str
+    host: str
+    server: ThreadingHTTPServer
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.server.server_address[1]}"
+
+
+@contextlib.contextmanager
+def serve_site(specs: list[tuple[str, str, str]], handler: type[BaseHTTPRequestHandler]) -> Iterator[list[Origin]]:
+    """One ThreadingHTTPServer per ``(label, host, bind address)``, each with ``handler`` told its label."""
+    origins: list[Origin] = []
+    try:
+        for label, host, bind in specs:
+            labelled = type(f"Handler_{label}", (handler,), {"label": label})
+            server = ThreadingHTTPServer((bind, 0), labelled)
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, name=f"http-{label}", daemon=True).start()
+            origins.append(Origin(label, host, server))
+        yield origins
+    finally:
+        for origin in origins:
+            origin.server.shutdown()
+            origin.server.server_close()
+
+
+async def goto(session: CdpSession, url: str) -> None:
+    with session.listen("Page.loadEventFired") as loaded:
+        result = await session.send("Page.navigate", {"url": url})
+        if result.get("errorText"):
+            raise RuntimeError(f"cannot open {url}: {result['errorText']}")
+        with trio.fail_after(20):
+            await loaded.receive()
+
+
+async def evaluate(session: CdpSession, expression: str) -> Any:
+    result = await session.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
+    if result.get("exceptionDetails"):
+        details = result["exceptionDetails"]
+        raise RuntimeError(f"page script failed: {details.get('exception', {}).get('description') or details}")
+    return result["result"].get("value")
+
+
+async def page_targets(conn: CdpConnection, context_id: str | None) -> list[dict[str, Any]]:
+    infos = (await conn.send("Target.getTargets"))["targetInfos"]
+    default = (await conn.send("Target.getBrowserContexts")).get("defaultBrowserContextId")
+    want = context_id or default
+    return [t for t in infos if t["type"] == "page" and t.get("browserContextId") == want]
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(0.95 * len(ordered)))  # nearest rank: the max for fewer than 20 samples
+    return {"median": statistics.median(ordered), "min": ordered[0], "p95": ordered[rank - 1], "n": len(ordered)}
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:,.1f}"
+
+
+def kib(n: int) -> str:
+    return f"{n:,} B ({n / 1024:,.1f} KiB)"
