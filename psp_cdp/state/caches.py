@@ -27,7 +27,7 @@ import trio
 from ..errors import ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, CacheEntry, CacheStorageCache, Header, domstring, text
 from .origins import STUB_CONCURRENCY, first_party_key, read_storage_keys
-from .pages import Frame, StubPage, gather_limited, js_json
+from .pages import Frame, StubPage, gather_limited
 from .registry import CaptureContext, Component, RestoreContext
 
 __all__ = ["CacheStorage"]
@@ -41,8 +41,7 @@ BATCH_CHARS = 4 * 1024 * 1024
 #: Response types whose body the browser's tools cannot read and ``put`` cannot recreate.
 _HIDDEN = {"opaqueResponse": "an opaque response", "opaqueRedirect": "an opaque redirect", "error": "a network error"}
 
-_KEYS = """async function (nameJson) {
-  const name = JSON.parse(nameJson);
+_KEYS = """async function (name) {
   if (!(await caches.has(name))) return [];
   return (await (await caches.open(name)).keys()).map(request => request.url);
 }"""
@@ -53,15 +52,15 @@ _CLEAR = """async function () {
   return names.length;
 }"""
 
-_PUT = """async function (nameJson, entriesJson) {
-  const cache = await caches.open(JSON.parse(nameJson));
+_PUT = """async function (name, entries) {
+  const cache = await caches.open(name);
   const nullBodyStatus = [101, 103, 204, 205, 304];
   const decode = (b64) => Uint8Array.fromBase64
     ? Uint8Array.fromBase64(b64)
     : Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   let stored = 0;
   const problems = [];
-  for (const e of JSON.parse(entriesJson)) {
+  for (const e of entries) {
     try {
       const request = new Request(e.url, {method: e.method, headers: e.requestHeaders});
       const body = e.body === "" && nullBodyStatus.includes(e.status) ? null : decode(e.body);
@@ -126,7 +125,7 @@ async def _list_entries(session: Any, cache_id: str) -> list[dict[str, Any]]:
 
 async def _read_cache(ctx: CaptureContext, target: Frame | StubPage, cache_id: str, name: str, where: str) -> _Cache:
     listed = await _list_entries(target.session, cache_id)
-    order = {url: i for i, url in enumerate(await target.call(_KEYS, js_json(name)))}
+    order = {url: i for i, url in enumerate(await target.call(_KEYS, name))}
     listed.sort(key=lambda raw: (order.get(raw["requestURL"], len(order)), raw.get("responseTime", 0)))
     cache = _Cache(name)
     for raw in listed:
@@ -250,7 +249,7 @@ class CacheStorage(Component):
             else:
                 payloads.append(_payload(entry))
         for batch in _batches(payloads):
-            result = await stub.call(_PUT, js_json(name), js_json(batch))
+            result = await stub.call(_PUT, name, batch)
             ctx.report.count(self.name, int(result["stored"]))
             for url, problem in result["problems"]:
                 ctx.report.note(f"{where}: entry {url} {problem}")

@@ -48,7 +48,7 @@ import trio
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, DOMState, FrameDOMState, Tab as TabState, domstring, text
 from .origins import STUB_CONCURRENCY
-from .pages import Frame, Tab, gather_limited, js_json
+from .pages import Frame, Tab, gather_limited
 from .registry import CaptureContext, Component, RestoreContext
 
 __all__ = ["DomState", "SETTLE"]
@@ -229,10 +229,9 @@ _PATH = r"""function () {
 _READY = 'function () { return document.readyState === "complete"; }'
 
 _RESTORE = (
-    "function (text) {"
+    "function (fields, scrolls) {"
     + _HELPERS
     + r"""
-  const {fields, scrolls} = JSON.parse(text);
   const fire = (el, type) => el.dispatchEvent(new Event(type, {bubbles: true, composed: type === "input"}));
   const setter = (proto, name) => Object.getOwnPropertyDescriptor(proto, name).set;
   const INERT = "script, iframe, frame, frameset, object, embed, meta, link, base";
@@ -307,10 +306,10 @@ _RESTORE = (
 )
 
 _FOCUS = (
-    "function (text) {"
+    "function (selectors) {"
     + _HELPERS
     + r"""
-  const el = find(JSON.parse(text));
+  const el = find(selectors);
   if (!el) return "no element matches";
   el.focus({preventScroll: true});
   return document.activeElement === el ? "" : "the element did not take focus";
@@ -476,7 +475,7 @@ async def _restore_frames(ctx: RestoreContext, tab: Tab, dom: DOMState, where: s
     if focus:
         frame, state = focus
         try:
-            problem = await frame.call(_FOCUS, js_json(list(state.focused.selectors)))
+            problem = await frame.call(_FOCUS, list(state.focused.selectors))
         except (StateError, ProtocolError) as exc:
             problem = str(exc)
         if problem:
@@ -513,7 +512,7 @@ async def _restore_frame(ctx: RestoreContext, frame: Frame, state: FrameDOMState
     settle = min(deadline, trio.current_time() + SETTLE)
     restored = 0
     while True:
-        result = json.loads(await frame.call(_RESTORE, js_json({"fields": fields, "scrolls": scrolls})))
+        result = json.loads(await frame.call(_RESTORE, fields, scrolls))
         restored += sum(1 for problem in result["fields"] if not problem)
         missing = [f for f, problem in zip(fields, result["fields"]) if problem == _MISSING]
         missing_scrolls = [s for s, problem in zip(scrolls, result["scrolls"]) if problem == _MISSING]

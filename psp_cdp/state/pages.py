@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import trio
 
-from ..cdp import CdpConnection, CdpSession, single_error, wire_json
+from ..cdp import CdpConnection, CdpSession, single_error
 from ..errors import BrowserClosedError, ProtocolError, StateError
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "StorageKey",
     "parse_storage_key",
     "origin_of",
-    "js_json",
     "evaluate",
     "call_function",
 ]
@@ -169,11 +168,6 @@ def _cross_site_origin(origin: str) -> str:
     return f"{parts.scheme}://{chosen}"
 
 
-def js_json(value: Any) -> str:
-    """JSON text that survives the trip to the page exactly, lone surrogates included."""
-    return wire_json(value)
-
-
 def _raise_for_exception(method: str, result: dict[str, Any]) -> None:
     details = result.get("exceptionDetails")
     if details:
@@ -193,7 +187,11 @@ async def evaluate(session: CdpSession, expression: str, *, context_id: int | No
 
 
 async def call_function(session: CdpSession, declaration: str, *args: Any, context_id: int) -> Any:
-    """Call a function declaration in an execution context with JSON-able arguments."""
+    """Call a function declaration in an execution context with JSON-able arguments.
+
+    Arguments arrive exactly, strings with unpaired surrogates included (see :func:`psp_cdp.cdp.wire_json`);
+    a result string is only exact when the page made it with ``JSON.stringify``.
+    """
     params = {
         "functionDeclaration": declaration,
         "executionContextId": context_id,

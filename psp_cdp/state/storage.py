@@ -1,8 +1,8 @@
 """localStorage and sessionStorage.
 
-Both are read and written inside the page, in an isolated world, through
-``JSON.stringify``/``JSON.parse``: they escape unpaired surrogates, so every DOMString
-crosses the protocol exactly.
+Both are read and written inside the page, in an isolated world. Items leave the page
+as ``JSON.stringify`` text, which escapes unpaired surrogates, and enter it as protocol
+arguments, which carry them exactly, so every DOMString crosses the protocol exactly.
 
 localStorage is read for every origin psp_cdp knows of: the frames of every tab
 (iframes included), the origins the context's cookies and the tabs' history entries
@@ -27,7 +27,7 @@ import trio
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, OriginStorage, storage_dict, storage_items
 from .origins import STUB_CONCURRENCY, first_party_key, known_origins, with_stub_pages
-from .pages import Frame, StorageKey, StubPage, gather_limited, js_json, origin_of, parse_storage_key
+from .pages import Frame, StorageKey, StubPage, gather_limited, origin_of, parse_storage_key
 from .registry import CaptureContext, Component, RestoreContext
 
 __all__ = ["LocalStorage", "SessionStorage", "read_storage", "write_storage", "first_party_key", "storage_key_of"]
@@ -39,10 +39,9 @@ _READ = """function (kind) {
   return JSON.stringify(out);
 }"""
 
-_WRITE = """function (kind, text) {
+_WRITE = """function (kind, d) {
   const s = window[kind];
   s.clear();
-  const d = JSON.parse(text);
   for (let i = 0; i < d.length; i += 2) s.setItem(d[i], d[i + 1]);
   return s.length;
 }"""
@@ -70,7 +69,7 @@ async def write_storage(target: Frame | StubPage, kind: str, items: dict[str, st
     flat: list[str] = []
     for key, value in items.items():
         flat += (key, value)
-    return int(await target.call(_WRITE, kind, js_json(flat)))
+    return int(await target.call(_WRITE, kind, flat))
 
 
 def _fill(into: OriginStorage, origin: str, storage_key: str, items: dict[str, str]) -> None:
