@@ -33,7 +33,7 @@ from .state.auth import (
     validity,
 )
 from .state.pages import origin_of
-from .store import SessionInfo, Sessions, check_name, open_store, parse_tags
+from .store import SessionInfo, Sessions, VersionInfo, check_name, open_store, parse_tags
 from .store.keys import Keyring
 
 __all__ = ["main"]
@@ -71,14 +71,24 @@ def _print_json(data: Any) -> None:
 
 
 def _sessions(args: argparse.Namespace) -> Sessions:
-    return Sessions(open_store(args.store))
+    return Sessions(open_store(args.store), cipher=getattr(args, "cipher", None))
 
 
-def _split_ref(ref: str) -> str:
-    name, at, version = ref.partition("@")
-    if at and version not in ("", "latest"):
-        raise UsageError(f"{ref}: this store keeps one version per session; use {name}")
-    return name
+def _policy(args: argparse.Namespace) -> dict[str, Any]:
+    """The versioning policy options given on the command line."""
+    if args.keep is not None and args.keep < 1:
+        raise UsageError("--keep takes a number of versions, 1 or more")
+    if args.full_every is not None and args.full_every < 1:
+        raise UsageError("--full-every takes a number of versions, 1 or more")
+    return {
+        "keep": args.keep,
+        "ttl": parse_duration(args.ttl) if args.ttl else None,
+        "full_every": args.full_every,
+    }
+
+
+def _version_line(version: VersionInfo) -> str:
+    return f"version {version.version} ({version.kind}, {_size(version.stored_bytes)} stored)"
 
 
 # -- commands ---------------------------------------------------------------
@@ -98,19 +108,22 @@ async def cmd_capture(args: argparse.Namespace) -> int:
             description=args.description,
             tags=parse_tags(args.tag),
             options=(["dom_snapshot"] if args.dom_snapshot else []) + ([OBSERVE_OPTION] if args.auth_headers else []),
+            **_policy(args),
         )
     report = captured.state.report
+    assert captured.version is not None
     if args.json:
         _print_json(
             {
                 **captured.info.as_dict(),
+                "version": captured.version.as_dict(),
                 "origins_covered": list(report.origins_covered),
                 "uncovered": [{"what": u.what, "reason": u.reason} for u in report.uncovered],
             }
         )
         return 0
     info = captured.info
-    print(f"captured {info.name} ({info.id}): {_counts(info.components)}")
+    print(f"captured {info.name} {_version_line(captured.version)} ({info.id}): {_counts(info.components)}")
     print(f"origins covered: {', '.join(report.origins_covered) or 'none'}")
     for item in report.uncovered:
         print(f"not captured: {item.what}: {item.reason}")
@@ -119,12 +132,11 @@ async def cmd_capture(args: argparse.Namespace) -> int:
 
 async def cmd_restore(args: argparse.Namespace) -> int:
     sessions = _sessions(args)
-    name = _split_ref(args.ref)
-    await sessions.get(name)  # an unknown name fails before connecting
+    await sessions.get(args.ref)  # an unknown name fails before connecting
     async with open_cdp(args.cdp) as connection:
         info, report = await sessions.restore(
             connection,
-            name,
+            args.ref,
             context=args.context,
             only=_split(args.only),
             skip=_split(args.skip),
@@ -149,10 +161,10 @@ async def cmd_ls(args: argparse.Namespace) -> int:
     if not listing:
         print("no sessions")
         return 0
-    rows = [("NAME", "ID", "CAPTURED", "SIZE", "TAGS")]
+    rows = [("NAME", "ID", "VERSION", "CAPTURED", "SIZE", "TAGS")]
     for s in listing:
         tags = ",".join(f"{k}={v}" for k, v in sorted(s.tags.items()))
-        rows.append((s.name, s.id, _when(s.captured_at), _size(s.size) if s.size else "-", tags))
+        rows.append((s.name, s.id, str(s.head or "-"), _when(s.captured_at), _size(s.size) if s.size else "-", tags))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -207,7 +219,7 @@ def _describe(info: SessionInfo, state: BrowserSessionState) -> dict[str, Any]:
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
-    info, state = await _sessions(args).load(_split_ref(args.ref))
+    info, state = await _sessions(args).load(args.ref)
     described = _describe(info, state)
     if args.json:
         _print_json(described)
@@ -279,7 +291,7 @@ def _status_dict(info: SessionInfo, result: Validity, now: float, within: float)
 
 async def cmd_status(args: argparse.Namespace) -> int:
     within = parse_duration(args.within) if args.within else 0.0
-    info, state = await _sessions(args).load(_split_ref(args.ref))
+    info, state = await _sessions(args).load(args.ref)
     now = time.time()
     result = validity(state, now * 1000, within * 1000)
     if args.json:
@@ -317,7 +329,7 @@ async def cmd_credentials_set(args: argparse.Namespace) -> int:
     if origin is None:
         raise UsageError(f"{args.origin}: give the http(s) origin the credentials log in to")
     sessions = _sessions(args)
-    info, state = await sessions.load(_split_ref(args.ref))
+    info, state = await sessions.load(args.ref)
     password = await trio.to_thread.run_sync(_read_password)
     key_id, key = await trio.to_thread.run_sync(Keyring().current)
     sealed = seal_credentials(
@@ -330,7 +342,7 @@ async def cmd_credentials_set(args: argparse.Namespace) -> int:
 
 
 async def cmd_credentials_show(args: argparse.Namespace) -> int:
-    info, state = await _sessions(args).load(_split_ref(args.ref))
+    info, state = await _sessions(args).load(args.ref)
     if not state.auth.HasField("credentials"):
         raise UsageError(f"session {info.name!r} has no credentials (psp credentials set {info.name} ...)")
     sealed = state.auth.credentials
@@ -349,7 +361,7 @@ async def cmd_credentials_show(args: argparse.Namespace) -> int:
 
 async def cmd_credentials_clear(args: argparse.Namespace) -> int:
     sessions = _sessions(args)
-    info, state = await sessions.load(_split_ref(args.ref))
+    info, state = await sessions.load(args.ref)
     if not state.auth.HasField("credentials"):
         print(f"{info.name} has no credentials")
         return 0
@@ -366,7 +378,7 @@ async def cmd_rm(args: argparse.Namespace) -> int:
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
-    _, state = await _sessions(args).load(_split_ref(args.ref))
+    _, state = await _sessions(args).load(args.ref)
     if args.format == "json":
         data = codec.to_json(state).encode("utf-8")
     elif args.format == "psp":
@@ -404,8 +416,8 @@ async def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: neither a psp snapshot nor JSON") from None
     except PspError as exc:
         raise type(exc)(f"{args.file}: {exc}") from None
-    info = await _sessions(args).save(args.name, state, description=args.description, tags=parse_tags(args.tag))
-    print(f"imported {args.file} as {info.name} ({info.id}): {_counts(info.components)}")
+    info, version = await _sessions(args).save(args.name, state, description=args.description, tags=parse_tags(args.tag))
+    print(f"imported {args.file} as {info.name} {_version_line(version)} ({info.id}): {_counts(info.components)}")
     return 0
 
 

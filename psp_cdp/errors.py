@@ -15,7 +15,10 @@ by class and never by message text::
     │   └── CorruptSnapshotError   truncated, corrupted or not a snapshot at all
     └── StoreError                 the session store
         ├── SessionNotFoundError   no session with that name or id
-        └── SessionExistsError     the name is taken
+        ├── SessionExistsError     the name is taken
+        ├── VersionNotFoundError   the session has no such version
+        ├── ConflictError          another writer wrote the version this one meant to write
+        └── StoreUnavailableError  the store cannot be reached (after retries)
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ __all__ = [
     "StoreError",
     "SessionNotFoundError",
     "SessionExistsError",
+    "VersionNotFoundError",
+    "ConflictError",
+    "StoreUnavailableError",
 ]
 
 
@@ -99,3 +105,20 @@ class SessionNotFoundError(StoreError):
 
 class SessionExistsError(StoreError):
     """A session with that name exists already."""
+
+
+class VersionNotFoundError(StoreError):
+    """The session exists but has no such version (never written, or removed by retention)."""
+
+
+class ConflictError(StoreError):
+    """Optimistic concurrency: the version a writer meant to write exists already."""
+
+    def __init__(self, name: str, version: int) -> None:
+        self.name = name
+        self.version = version
+        super().__init__(f"session {name!r}: version {version} was written by another writer meanwhile")
+
+
+class StoreUnavailableError(StoreError):
+    """The store did not answer, after retrying with backoff."""

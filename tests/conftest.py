@@ -25,6 +25,7 @@ Fixtures: ``site``, ``chromium``, ``chromium_b`` (session-scoped, sync); ``cdp``
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from inspect import iscoroutinefunction
 from typing import Any
@@ -104,6 +105,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # -- session-wide resources ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def keyring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A keyring of the test session's own ($PSP_KEYRING, inherited by every ``psp`` a test runs)."""
+    path = str(tmp_path_factory.mktemp("keyring") / "keys")
+    saved = {name: os.environ.pop(name, None) for name in ("PSP_KEYRING", "PSP_KEY", "PSP_CIPHER")}
+    os.environ["PSP_KEYRING"] = path
+    yield path
+    del os.environ["PSP_KEYRING"]
+    os.environ.update({name: value for name, value in saved.items() if value is not None})
 
 
 @pytest.fixture(scope="session")

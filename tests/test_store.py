@@ -15,7 +15,7 @@ import trio
 from psp_cdp.errors import CorruptSnapshotError, SessionExistsError, SessionNotFoundError, StoreError, UsageError
 from psp_cdp.snapshot import codec, model
 from psp_cdp.state import registry
-from psp_cdp.store import FilesystemStore, Sessions, open_store, parse_tags
+from psp_cdp.store import FilesystemStore, Sessions, VersionInfo, open_store, parse_tags
 
 
 def _state(value: str = "v") -> model.BrowserSessionState:
@@ -53,10 +53,11 @@ def test_unknown_name_lists_similar_ones(tmp_path) -> None:
 
 def test_files_are_private_and_layout_is_inspectable(tmp_path) -> None:
     store = FilesystemStore(str(tmp_path / "s"))
-    info = store.write_state(store.create("x"), codec.encode(_state()))
+    info = store.create("x")
+    store.write_version(info, VersionInfo(1), codec.encode(_state()))
     session_dir = tmp_path / "s" / "sessions" / info.id
     assert (tmp_path / "s" / "names" / "x").read_text().strip() == info.id
-    for path in (session_dir / "state.psp", session_dir / "session.json"):
+    for path in (session_dir / "versions" / "1", session_dir / "session.json"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "s").stat().st_mode) == 0o700
     assert not [p for p in session_dir.iterdir() if p.name.endswith(".tmp")]
@@ -74,16 +75,17 @@ def test_tags_parse() -> None:
         parse_tags(["novalue"])
 
 
-def test_redis_urls_are_named_unsupported() -> None:
-    with pytest.raises(UsageError, match="Redis"):
-        open_store("redis://127.0.0.1:6379/0")
+def test_unknown_store_schemes_are_refused() -> None:
+    with pytest.raises(UsageError, match="unknown store"):
+        open_store("s3://bucket/x")
 
 
-async def test_save_replaces_state_and_keeps_identity(tmp_path) -> None:
+async def test_save_makes_a_new_version_and_keeps_identity(tmp_path) -> None:
     sessions = Sessions(FilesystemStore(str(tmp_path)))
-    first = await sessions.save("s", _state("one"), tags={"a": "1"})
-    second = await sessions.save("s", _state("two"))
+    first, _ = await sessions.save("s", _state("one"), tags={"a": "1"})
+    second, version = await sessions.save("s", _state("two"))
     assert first.id == second.id and second.tags == {"a": "1"}
+    assert version.version == 2 and second.head == 2
     _, state = await sessions.load("s")
     assert state.storage.cookies[0].value == "two"
     assert second.components["cookies"] == 1 and second.components["local_storage"] == 1
@@ -92,13 +94,13 @@ async def test_save_replaces_state_and_keeps_identity(tmp_path) -> None:
 
 async def test_corrupted_state_names_its_file_and_spares_the_others(tmp_path) -> None:
     sessions = Sessions(FilesystemStore(str(tmp_path)))
-    bad = await sessions.save("bad", _state())
+    bad, _ = await sessions.save("bad", _state())
     await sessions.save("good", _state("fine"))
-    path = tmp_path / "sessions" / bad.id / "state.psp"
+    path = tmp_path / "sessions" / bad.id / "versions" / "1"
     path.write_bytes(path.read_bytes()[:-7])
     with pytest.raises(CorruptSnapshotError) as caught:
         await sessions.load("bad")
-    assert str(path) in str(caught.value)
+    assert str(path) in str(caught.value) and "version 1" in str(caught.value)
     _, good = await sessions.load("good")
     assert good.storage.cookies[0].value == "fine"
 
@@ -106,7 +108,7 @@ async def test_corrupted_state_names_its_file_and_spares_the_others(tmp_path) ->
 async def test_damaged_metadata_names_its_file_and_listing_goes_on(tmp_path) -> None:
     store = FilesystemStore(str(tmp_path))
     sessions = Sessions(store)
-    bad = await sessions.save("bad", _state())
+    bad, _ = await sessions.save("bad", _state())
     await sessions.save("good", _state())
     (tmp_path / "sessions" / bad.id / "session.json").write_text("{not json")
     assert [s.name for s in store.list()] == ["good"]

@@ -1,111 +1,284 @@
 """Encoding states to bytes and back: the snapshot container and the JSON fallback.
 
-Container, format 2 (all integers big-endian)::
+Container, format 3 (all integers big-endian)::
 
     offset  size  field
     0       4     magic b"PSPS"
-    4       1     format version (2)
-    5       1     flags: bit 0 = chunk payloads are lz4 frames
-    6       2     reserved, zero
-    8       ...   chunks, each:
+    4       1     format version (3)
+    5       1     flags: bit 0 = chunk payloads are lz4 frames; bit 1 = chunks are sealed
+    6       1     kind: 0 = a whole state (BrowserSessionState), 1 = a delta (StateDelta)
+    7       1     cipher: 0 = none, 1 = AES-256-GCM, 2 = ChaCha20-Poly1305
+    8       8     key id (the first 8 bytes of the key's fingerprint; zero if not sealed)
+    16      16    salt (random per container; zero if not sealed)
+    32      ...   chunks, each:
                     4     payload length n
                     1     chunk flags: bit 0 = final chunk
-                    n     payload: a BrowserSessionState fragment in binary
-                          protobuf, as an lz4 frame with a content checksum
-                          (header flag bit 0) or raw
+                    n     payload
 
-The fragments merge (protobuf merge) into the state, in order: the first holds
-everything but the flat lists of IndexedDB records and cache entries, which follow
-in chunks of about :data:`CHUNK_SIZE` bytes. So neither writing nor reading ever
-holds a second serialised copy of a large state. Exactly one chunk, the last, has
-the final flag: a container cut short or with bytes after it is rejected.
+A chunk's payload is a fragment of the message in binary protobuf, as an lz4 frame
+with a content checksum (flag bit 0), then, if sealed (flag bit 1), encrypted with
+the cipher: ciphertext followed by the 16-byte tag. Sealing uses a key derived for
+this container alone, HKDF-SHA256(key, salt, "psp-cdp container v3"), so nonces
+never repeat across containers; the nonce of chunk i is 7 zero bytes, i as 4 bytes
+and the final flag as 1 byte. The associated data is the 32-byte header, the length
+of the context (4 bytes), the context (the store binds session id and version
+number here) and again i and the final flag. So a chunk cannot be altered, dropped,
+reordered, moved to another container, or the container cut after a chunk, and a
+container cannot be passed off as another session's or version's, without the
+reader noticing.
 
-Format 1 (read only): the same header with version 1, then one payload holding the
-whole state.
+The fragments merge (protobuf merge) into the message, in order: the first holds
+everything but the bulk lists (a state's IndexedDB records and cache entries, a
+delta's items), which follow in chunks of about :data:`CHUNK_SIZE` bytes. So
+neither writing nor reading ever holds a second serialised copy of a large state.
+Exactly one chunk, the last, has the final flag: a container cut short or with
+bytes after it is rejected.
 
-A reader rejects an unknown magic or format version, and a payload that is
-truncated or fails its checksum, with :class:`CorruptSnapshotError`.
+Older formats still read: format 2 is format 3 with an 8-byte header (magic,
+version, flags, two zero bytes), never sealed, always a state; format 1 is that
+header followed by one payload holding the whole state.
+
+A reader rejects an unknown magic, format, flag, kind or cipher, a chunk that is
+truncated, fails its checksum or its tag, with :class:`CorruptSnapshotError`; a
+key it does not have with the error the key lookup raises.
 """
 
 from __future__ import annotations
 
+import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import lz4.frame
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
-from ..errors import CorruptSnapshotError, SnapshotError
-from .model import BrowserSessionState, StorageState
+from ..errors import CorruptSnapshotError, SnapshotError, UsageError
+from .model import BrowserSessionState, StateDelta
 
-__all__ = ["MAGIC", "FORMAT_VERSION", "CHUNK_SIZE", "encode", "iter_encode", "decode", "to_json", "from_json", "is_snapshot"]
+__all__ = [
+    "MAGIC",
+    "FORMAT_VERSION",
+    "CHUNK_SIZE",
+    "CIPHERS",
+    "Seal",
+    "Header",
+    "encode",
+    "iter_encode",
+    "decode",
+    "read_header",
+    "reseal",
+    "to_json",
+    "from_json",
+    "is_snapshot",
+]
 
 MAGIC = b"PSPS"
-FORMAT_VERSION = 2
-#: Bytes of serialised records per chunk, about.
+FORMAT_VERSION = 3
+#: Bytes of serialised bulk items per chunk, about.
 CHUNK_SIZE = 4 * 1024 * 1024
-_HEADER = struct.Struct(">4sBBH")
+#: Cipher names, by their number in the header.
+CIPHERS = {0: "none", 1: "aes-256-gcm", 2: "chacha20-poly1305"}
+_CIPHER_IDS = {name: number for number, name in CIPHERS.items()}
+_AEAD = {"aes-256-gcm": AESGCM, "chacha20-poly1305": ChaCha20Poly1305}
+_HEADER_V2 = struct.Struct(">4sBBH")
+_HEADER = struct.Struct(">4sBBBB8s16s")
 _CHUNK = struct.Struct(">IB")
+_NONCE = struct.Struct(">7xIB")
+_AAD_CHUNK = struct.Struct(">IB")
 _FLAG_LZ4 = 0x01
+_FLAG_SEALED = 0x02
 _FINAL = 0x01
-_STORAGE_FIELD = BrowserSessionState.DESCRIPTOR.fields_by_name["storage"].number
-#: Flat lists of StorageState written in chunks of their own.
-_BULK = ("indexed_db_records", "cache_entries")
+_KINDS: dict[int, type[Message]] = {0: BrowserSessionState, 1: StateDelta}
+_KDF_INFO = b"psp-cdp container v3"
+#: Where the bulk lists are: (field of the top message holding them or None, their names).
+_BULK: dict[type[Message], tuple[str | None, tuple[str, ...]]] = {
+    BrowserSessionState: ("storage", ("indexed_db_records", "cache_entries")),
+    StateDelta: (None, ("items",)),
+}
+
+#: Looks a key up by its id (16 hex digits); raises a PspError if it is not there.
+KeyLookup = Callable[[str], bytes]
 
 
-def encode(state: BrowserSessionState, *, compress: bool = True) -> bytes:
-    """The container bytes for ``state``."""
-    return b"".join(iter_encode(state, compress=compress))
+@dataclass(frozen=True)
+class Seal:
+    """How to seal a container: the cipher and the key (with its id)."""
+
+    key_id: str
+    key: bytes
+    cipher: str = "aes-256-gcm"
+
+    def __post_init__(self) -> None:
+        if self.cipher not in _AEAD:
+            raise UsageError(f"unknown cipher {self.cipher!r}: use {' or '.join(_AEAD)}")
+        if len(self.key) != 32:
+            raise UsageError("a sealing key is 32 bytes")
+        if len(bytes.fromhex(self.key_id)) != 8:
+            raise UsageError(f"invalid key id {self.key_id!r}")
 
 
-def iter_encode(state: BrowserSessionState, *, compress: bool = True) -> Iterator[bytes]:
-    """The container bytes for ``state``, piece by piece (header, then each chunk)."""
-    yield _HEADER.pack(MAGIC, FORMAT_VERSION, _FLAG_LZ4 if compress else 0, 0)
-    fragments = _fragments(state)
+@dataclass(frozen=True)
+class Header:
+    """What a container's header says, readable without any key."""
+
+    format: int
+    compressed: bool
+    kind: str
+    cipher: str
+    key_id: str | None
+    size: int
+
+
+def read_header(data: bytes | memoryview) -> Header:
+    """The header of container bytes; :class:`CorruptSnapshotError` if it is not one."""
+    if len(data) < _HEADER_V2.size:
+        raise CorruptSnapshotError(f"truncated snapshot: {len(data)} bytes, not even a header")
+    magic, version, flags = bytes(data[:4]), data[4], data[5]
+    if magic != MAGIC:
+        raise CorruptSnapshotError("not a psp snapshot (bad magic)")
+    if version in (1, 2):
+        if flags & ~_FLAG_LZ4:
+            raise CorruptSnapshotError(f"unknown snapshot flags {flags:#x}")
+        return Header(version, bool(flags & _FLAG_LZ4), "full", "none", None, _HEADER_V2.size)
+    if version != FORMAT_VERSION:
+        raise CorruptSnapshotError(f"unsupported snapshot format version {version}")
+    if len(data) < _HEADER.size:
+        raise CorruptSnapshotError(f"truncated snapshot: {len(data)} bytes, not even a header")
+    _, _, flags, kind, cipher, key_id, _ = _HEADER.unpack_from(data)
+    if flags & ~(_FLAG_LZ4 | _FLAG_SEALED):
+        raise CorruptSnapshotError(f"unknown snapshot flags {flags:#x}")
+    if kind not in _KINDS:
+        raise CorruptSnapshotError(f"unknown snapshot kind {kind}")
+    if cipher not in CIPHERS or (cipher != 0) != bool(flags & _FLAG_SEALED):
+        raise CorruptSnapshotError(f"unknown or inconsistent cipher {cipher}")
+    return Header(
+        version,
+        bool(flags & _FLAG_LZ4),
+        "delta" if kind == 1 else "full",
+        CIPHERS[cipher],
+        key_id.hex() if cipher else None,
+        _HEADER.size,
+    )
+
+
+def is_snapshot(data: bytes) -> bool:
+    """Whether ``data`` starts like a snapshot container."""
+    return data[:4] == MAGIC
+
+
+# -- writing -------------------------------------------------------------------
+
+
+def encode(message: Message, *, seal: Seal | None = None, context: bytes = b"", compress: bool = True) -> bytes:
+    """The container bytes for a state or a delta."""
+    return b"".join(iter_encode(message, seal=seal, context=context, compress=compress))
+
+
+def iter_encode(
+    message: Message, *, seal: Seal | None = None, context: bytes = b"", compress: bool = True
+) -> Iterator[bytes]:
+    """The container bytes for a state or a delta, piece by piece (header, then each chunk)."""
+    kind = next((k for k, cls in _KINDS.items() if isinstance(message, cls)), None)
+    if kind is None:
+        raise SnapshotError(f"cannot put a {type(message).__name__} in a snapshot container")
+    header = _header(kind, compress, seal)
+    sealer = _Sealer(seal.cipher, seal.key, header, context) if seal else None
+    yield header
+    fragments = _fragments(message)
     fragment = next(fragments)
+    index = 0
     for following in fragments:
-        yield _chunk(fragment, compress, final=False)
-        fragment = following
-    yield _chunk(fragment, compress, final=True)
+        yield _chunk(fragment, compress, sealer, index, final=False)
+        fragment, index = following, index + 1
+    yield _chunk(fragment, compress, sealer, index, final=True)
 
 
-def _chunk(fragment: bytes, compress: bool, *, final: bool) -> bytes:
+def _header(kind: int, compress: bool, seal: Seal | None) -> bytes:
+    flags = (_FLAG_LZ4 if compress else 0) | (_FLAG_SEALED if seal else 0)
+    if seal is None:
+        return _HEADER.pack(MAGIC, FORMAT_VERSION, flags, kind, 0, bytes(8), bytes(16))
+    key_id = bytes.fromhex(seal.key_id)
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, flags, kind, _CIPHER_IDS[seal.cipher], key_id, os.urandom(16))
+
+
+class _Sealer:
+    """Seals and opens the chunks of one container."""
+
+    def __init__(self, cipher: str, key: bytes, header: bytes, context: bytes) -> None:
+        salt = header[16:32]
+        chunk_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_KDF_INFO).derive(key)
+        self._aead = _AEAD[cipher](chunk_key)
+        self._aad = header + struct.pack(">I", len(context)) + context
+
+    def seal(self, payload: bytes, index: int, final: bool) -> bytes:
+        return self._aead.encrypt(_NONCE.pack(index, final), payload, self._aad + _AAD_CHUNK.pack(index, final))
+
+    def open(self, payload: bytes | memoryview, index: int, final: bool) -> bytes:
+        return self._aead.decrypt(_NONCE.pack(index, final), bytes(payload), self._aad + _AAD_CHUNK.pack(index, final))
+
+
+def _chunk(fragment: bytes, compress: bool, sealer: _Sealer | None, index: int, *, final: bool) -> bytes:
     if compress:
         fragment = lz4.frame.compress(fragment, content_checksum=True, store_size=True)
+    if sealer is not None:
+        fragment = sealer.seal(fragment, index, final)
     return _CHUNK.pack(len(fragment), _FINAL if final else 0) + fragment
 
 
-def _fragments(state: BrowserSessionState) -> Iterator[bytes]:
-    """Serialised fragments whose merge is ``state``: the light part, then the bulk lists in slices."""
-    light = BrowserSessionState()
-    for field, value in state.ListFields():
-        if field.name == "storage":
+def _fragments(message: Message) -> Iterator[bytes]:
+    """Serialised fragments whose merge is ``message``: the light part, then the bulk lists in slices."""
+    holder_name, bulk = _BULK[type(message)]
+    holder = getattr(message, holder_name) if holder_name else message
+    light = type(message)()
+    _copy_fields(message, light, skip=(holder_name,) if holder_name else bulk)
+    if holder_name is None:
+        yield light.SerializeToString(deterministic=True)
+        wrap: Callable[[bytes], bytes] = lambda b: b  # noqa: E731
+    else:
+        light_holder = type(holder)()
+        _copy_fields(holder, light_holder, skip=bulk)
+        number = message.DESCRIPTOR.fields_by_name[holder_name].number
+        yield light.SerializeToString(deterministic=True) + _embedded(
+            number, light_holder.SerializeToString(deterministic=True)
+        )
+        wrap = lambda b: _embedded(number, b)  # noqa: E731
+    for name in bulk:
+        field_number = holder.DESCRIPTOR.fields_by_name[name].number
+        parts: list[bytes] = []
+        size = 0
+        for item in getattr(holder, name):
+            parts.append(_embedded(field_number, item.SerializeToString(deterministic=True)))
+            size += len(parts[-1])
+            if size >= CHUNK_SIZE:
+                yield wrap(b"".join(parts))
+                parts, size = [], 0
+        if parts:
+            yield wrap(b"".join(parts))
+
+
+def _copy_fields(source: Message, target: Message, *, skip: tuple[str | None, ...]) -> None:
+    """Copy every set field of ``source`` but those named in ``skip`` into ``target``."""
+    for field, value in source.ListFields():
+        if field.name in skip:
             continue
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             for key, item in value.items():
-                getattr(light, field.name)[key].CopyFrom(item)
+                if field.message_type.fields_by_name["value"].message_type is not None:
+                    getattr(target, field.name)[key].CopyFrom(item)
+                else:
+                    getattr(target, field.name)[key] = item
+        elif field.is_repeated:
+            getattr(target, field.name).extend(value)
         elif field.message_type is not None:
-            getattr(light, field.name).CopyFrom(value)
+            getattr(target, field.name).CopyFrom(value)
         else:
-            setattr(light, field.name, value)
-    storage = StorageState()
-    for field, value in state.storage.ListFields():
-        if field.name not in _BULK:
-            getattr(storage, field.name).extend(value)
-    yield light.SerializeToString() + _embedded(_STORAGE_FIELD, storage.SerializeToString())
-    for name in _BULK:
-        number = StorageState.DESCRIPTOR.fields_by_name[name].number
-        parts: list[bytes] = []
-        size = 0
-        for item in getattr(state.storage, name):
-            parts.append(_embedded(number, item.SerializeToString()))
-            size += len(parts[-1])
-            if size >= CHUNK_SIZE:
-                yield _embedded(_STORAGE_FIELD, b"".join(parts))
-                parts, size = [], 0
-        if parts:
-            yield _embedded(_STORAGE_FIELD, b"".join(parts))
+            setattr(target, field.name, value)
 
 
 def _embedded(number: int, payload: bytes) -> bytes:
@@ -122,52 +295,68 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def is_snapshot(data: bytes) -> bool:
-    """Whether ``data`` starts like a snapshot container."""
-    return data[:4] == MAGIC
+# -- reading -------------------------------------------------------------------
 
 
-def decode(data: bytes) -> BrowserSessionState:
-    """The state held by container bytes; :class:`CorruptSnapshotError` if they are damaged."""
-    if len(data) < _HEADER.size:
-        raise CorruptSnapshotError(f"truncated snapshot: {len(data)} bytes, not even a header")
-    magic, version, flags, _ = _HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise CorruptSnapshotError("not a psp snapshot (bad magic)")
-    if version not in (1, FORMAT_VERSION):
-        raise CorruptSnapshotError(f"unsupported snapshot format version {version}")
-    if flags & ~_FLAG_LZ4:
-        raise CorruptSnapshotError(f"unknown snapshot flags {flags:#x}")
-    state = BrowserSessionState()
-    if version == 1:
-        _merge(state, data[_HEADER.size :], flags)
-        return state
+def decode(data: bytes | memoryview, *, keys: KeyLookup | None = None, context: bytes = b"") -> Message:
+    """The state (or delta) held by container bytes.
+
+    :class:`CorruptSnapshotError` if they are damaged or were sealed for another
+    context; a sealed container needs ``keys``.
+    """
+    header = read_header(data)
+    message = _KINDS[1 if header.kind == "delta" else 0]()
+    if header.format == 1:
+        _merge(message, data[header.size :], header.compressed, None, 0, True)
+        return message
+    sealer = None
+    if header.cipher != "none":
+        if keys is None:
+            raise CorruptSnapshotError(f"the snapshot is sealed with key {header.key_id}, and no keyring was given")
+        sealer = _Sealer(header.cipher, keys(header.key_id or ""), bytes(data[:32]), context)
+    for index, payload, final in _chunks(data, header.size):
+        _merge(message, payload, header.compressed, sealer, index, final)
+    return message
+
+
+def _chunks(data: bytes | memoryview, offset: int) -> Iterator[tuple[int, memoryview, bool]]:
+    """(index, payload, final) of each chunk after ``offset``; checks the framing."""
     view = memoryview(data)
-    offset = _HEADER.size
+    index = 0
     while True:
-        if offset + _CHUNK.size > len(data):
+        if offset + _CHUNK.size > len(view):
             raise CorruptSnapshotError("truncated snapshot: it ends before its final chunk")
-        length, chunk_flags = _CHUNK.unpack_from(data, offset)
+        length, chunk_flags = _CHUNK.unpack_from(view, offset)
         offset += _CHUNK.size
-        if offset + length > len(data):
+        if offset + length > len(view):
             raise CorruptSnapshotError("truncated snapshot: a chunk is cut short")
-        _merge(state, view[offset : offset + length], flags)
+        final = bool(chunk_flags & _FINAL)
+        yield index, view[offset : offset + length], final
         offset += length
-        if chunk_flags & _FINAL:
+        index += 1
+        if final:
             break
-    if offset != len(data):
-        raise CorruptSnapshotError(f"{len(data) - offset} unexpected bytes after the final chunk")
-    return state
+    if offset != len(view):
+        raise CorruptSnapshotError(f"{len(view) - offset} unexpected bytes after the final chunk")
 
 
-def _merge(state: BrowserSessionState, payload: bytes | memoryview, flags: int) -> None:
-    if flags & _FLAG_LZ4:
+def _merge(
+    message: Message, payload: bytes | memoryview, compressed: bool, sealer: _Sealer | None, index: int, final: bool
+) -> None:
+    if sealer is not None:
+        try:
+            payload = sealer.open(payload, index, final)
+        except InvalidTag:
+            raise CorruptSnapshotError(
+                f"chunk {index} fails authentication: the snapshot was altered, or sealed for another session or version"
+            ) from None
+    if compressed:
         try:
             payload = _decompress(payload)
         except RuntimeError as exc:
             raise CorruptSnapshotError(f"damaged snapshot payload: {exc}") from None
     try:
-        state.MergeFromString(bytes(payload))
+        message.MergeFromString(bytes(payload))
     except DecodeError as exc:
         raise CorruptSnapshotError(f"damaged snapshot payload: {exc}") from None
 
@@ -180,6 +369,30 @@ def _decompress(payload: bytes | memoryview) -> bytes:
     if decompressor.unused_data:
         raise RuntimeError("trailing bytes after the lz4 frame")
     return out
+
+
+def reseal(data: bytes, *, keys: KeyLookup, context: bytes, seal: Seal) -> bytes:
+    """The same container sealed with ``seal``: chunks are opened and sealed again, never decompressed."""
+    header = read_header(data)
+    if header.format != FORMAT_VERSION:
+        raise SnapshotError(f"only format {FORMAT_VERSION} containers can be resealed (this one is format {header.format})")
+    opener = _Sealer(header.cipher, keys(header.key_id or ""), bytes(data[:32]), context) if header.key_id else None
+    kind = 1 if header.kind == "delta" else 0
+    new_header = _header(kind, header.compressed, seal)
+    sealer = _Sealer(seal.cipher, seal.key, new_header, context)
+    out = [new_header]
+    for index, payload, final in _chunks(data, header.size):
+        if opener is not None:
+            try:
+                payload = opener.open(payload, index, final)
+            except InvalidTag:
+                raise CorruptSnapshotError(f"chunk {index} fails authentication: the snapshot was altered") from None
+        sealed = sealer.seal(bytes(payload), index, final)
+        out.append(_CHUNK.pack(len(sealed), _FINAL if final else 0) + sealed)
+    return b"".join(out)
+
+
+# -- JSON ------------------------------------------------------------------------
 
 
 def to_json(state: BrowserSessionState) -> str:
@@ -195,3 +408,4 @@ def from_json(text: str) -> BrowserSessionState:
     except json_format.ParseError as exc:
         raise SnapshotError(f"not a PSP session in JSON: {exc}") from None
     return state
+

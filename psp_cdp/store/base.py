@@ -17,14 +17,57 @@ from typing import Any
 
 from ..errors import SessionNotFoundError, UsageError
 
-__all__ = ["SessionInfo", "Store", "new_session_id", "check_name", "parse_tags", "similar_names", "default_store_path"]
+__all__ = ["SessionInfo", "VersionInfo", "Store", "prunable", "new_session_id", "check_name", "parse_tags", "similar_names", "default_store_path"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 
 
 @dataclass
+class VersionInfo:
+    """What a store keeps about one version besides its blob; readable without any key.
+
+    A version is ``"full"`` (the whole state) or ``"delta"`` (what changed since
+    ``parent``); ``base`` is the full version its chain of deltas starts from.
+    """
+
+    version: int
+    kind: str = "full"
+    parent: int | None = None
+    base: int = 0
+    created_at: float = 0.0
+    #: Every byte the store holds for this version: blob, metadata, index entries.
+    stored_bytes: int = 0
+    #: Bytes of the blob (the snapshot container) alone.
+    blob_bytes: int = 0
+    #: Serialised bytes before compression and encryption.
+    raw_bytes: int = 0
+    #: "aes-256-gcm", "chacha20-poly1305" or "none".
+    cipher: str = "none"
+    key_id: str | None = None
+    #: Items per component in the state this version gives.
+    components: dict[str, int] = field(default_factory=dict)
+    origins: list[str] = field(default_factory=list)
+    #: Capture time of the state, seconds since the epoch.
+    captured_at: float | None = None
+    #: For a delta: items added, changed and removed, per component.
+    changes: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VersionInfo:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
 class SessionInfo:
-    """What a store keeps about a session besides its state; readable without decoding it."""
+    """What a store keeps about a session besides its versions; readable without any key.
+
+    The fields below ``updated_at`` describe the latest version (``head``; 0 while the
+    session has none) and are filled in by the store when it reads the session.
+    """
 
     id: str
     name: str
@@ -32,23 +75,57 @@ class SessionInfo:
     tags: dict[str, str] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
-    #: Bytes the store holds for the current state.
+    #: Versioning policy: keep the last ``keep`` versions (None: all), write a full
+    #: snapshot every ``full_every`` versions, forget the session ``ttl`` seconds after
+    #: its last write (None: never).
+    keep: int | None = None
+    full_every: int | None = None
+    ttl: float | None = None
+    head: int = 0
+    #: Bytes the store holds for the latest version.
     size: int = 0
-    #: Items per component in the current state.
+    #: Items per component in the latest version.
     components: dict[str, int] = field(default_factory=dict)
     origins: list[str] = field(default_factory=list)
     captured_at: float | None = None
 
+    #: Fields that come from the latest version, not from the session's own record.
+    HEAD_FIELDS = ("head", "size", "components", "origins", "captured_at")
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def record(self) -> dict[str, Any]:
+        """The session's own record: what :meth:`Store.update` writes."""
+        return {k: v for k, v in asdict(self).items() if k not in self.HEAD_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionInfo:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def with_head(self, head: VersionInfo | None) -> SessionInfo:
+        """This session described by its latest version ``head``."""
+        if head is not None:
+            self.head = head.version
+            self.size = head.stored_bytes
+            self.components = dict(head.components)
+            self.origins = list(head.origins)
+            self.captured_at = head.captured_at
+        return self
+
     def matches(self, tags: dict[str, str]) -> bool:
         return all(self.tags.get(k) == v for k, v in tags.items())
+
+
+def prunable(versions: list[VersionInfo], keep: int | None) -> list[int]:
+    """Versions that retention removes: older than the last ``keep`` and than every
+    version a kept delta needs (its chain back to its full base)."""
+    if not keep or len(versions) <= keep:
+        return []
+    kept = versions[-keep:]
+    floor = min(min(v.base or v.version for v in kept), kept[0].version)
+    return [v.version for v in versions if v.version < floor]
 
 
 def new_session_id() -> str:
@@ -92,14 +169,20 @@ def default_store_path() -> str:
 
 
 class Store(ABC):
-    """Where sessions live."""
+    """Where sessions live: a name index, each session's record and its versions.
+
+    Versions are numbered 1, 2, ... per session. Writing version N succeeds only if
+    the session's latest version is N-1 when the write lands (optimistic
+    concurrency); the loser gets :class:`ConflictError` and nothing of it is stored.
+    A version is written whole or not at all.
+    """
 
     #: How the store was named (a path or URL), for messages.
     location: str
 
     @abstractmethod
     def list(self, tags: dict[str, str] | None = None) -> list[SessionInfo]:
-        """Every session (with all of ``tags``), sorted by name."""
+        """Every session (with all of ``tags``), sorted by name, described by its latest version."""
 
     @abstractmethod
     def find(self, ref: str) -> SessionInfo | None:
@@ -114,24 +197,44 @@ class Store(ABC):
 
     @abstractmethod
     def create(self, name: str, *, description: str = "", tags: dict[str, str] | None = None) -> SessionInfo:
-        """A new, empty session; :class:`SessionExistsError` if the name is taken."""
+        """A new session without versions; :class:`SessionExistsError` if the name is taken."""
 
     @abstractmethod
     def update(self, info: SessionInfo) -> SessionInfo:
-        """Write a session's metadata (description, tags)."""
+        """Write a session's own record (description, tags, policy); never its versions."""
 
     @abstractmethod
-    def write_state(self, info: SessionInfo, blob: bytes) -> SessionInfo:
-        """Replace the session's state with ``blob`` atomically and write ``info`` with it."""
+    def write_version(self, info: SessionInfo, version: VersionInfo, blob: bytes) -> VersionInfo:
+        """Store ``blob`` as ``version.version``, which must follow the latest version.
+
+        Sets ``version.stored_bytes`` and returns it. :class:`ConflictError` if that
+        version exists already. Refreshes the session's TTL and announces the version
+        where the store can (Redis pub/sub and event stream).
+        """
 
     @abstractmethod
-    def read_state(self, info: SessionInfo) -> bytes:
-        """The session's current state; :class:`StoreError` if it has none."""
+    def replace_version(self, info: SessionInfo, version: VersionInfo, blob: bytes) -> VersionInfo:
+        """Atomically replace an existing version's blob and metadata (same content, new seal)."""
 
     @abstractmethod
-    def state_location(self, info: SessionInfo) -> str:
-        """Where the state of ``info`` lives, for error messages."""
+    def read_version(self, info: SessionInfo, version: int) -> bytes:
+        """The blob of a version; :class:`VersionNotFoundError` if there is none."""
+
+    @abstractmethod
+    def versions(self, info: SessionInfo) -> list[VersionInfo]:
+        """Every version of the session, oldest first."""
+
+    @abstractmethod
+    def delete_versions(self, info: SessionInfo, versions: list[int]) -> None:
+        """Remove these versions (retention); missing ones are skipped."""
+
+    @abstractmethod
+    def version_location(self, info: SessionInfo, version: int) -> str:
+        """Where a version lives, for error messages."""
 
     @abstractmethod
     def delete(self, info: SessionInfo) -> None:
         """Remove the session and everything stored for it."""
+
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""

@@ -3,15 +3,26 @@
 Layout::
 
     STORE/
-      names/<name>               the session id, one line: the name index
-      sessions/<id>/session.json metadata (name, description, tags, times, sizes, origins)
-      sessions/<id>/state.psp    the current state (snapshot container)
+      names/<name>                  the session id, one line: the name index
+      sessions/<id>/session.json    the session's record (name, description, tags, times, policy)
+      sessions/<id>/versions/<n>    version n (decimal, no padding)
 
-Every file is written to a temporary name, fsynced and renamed into place, so a
-reader sees the old content or the new, never a mix. A name is claimed with a hard
-link, which fails if it exists, so two processes cannot create the same name; two
-processes writing different sessions touch different files. Files are mode 0600,
-directories 0700.
+A version file is one envelope::
+
+    4 bytes  b"PSPV"
+    4 bytes  length m of the metadata (big-endian)
+    m bytes  the version's metadata as JSON (VersionInfo): readable without any key
+    rest     the blob: a snapshot container (sealed, so no value is in clear)
+
+Every file is written to a temporary name and fsynced first. A version is then
+claimed with a hard link to its final name, which fails if that version exists: so
+a version appears whole or not at all, and of two writers of the same version one
+gets :class:`ConflictError`. The latest version is the highest number present.
+Session records are replaced by rename. A name is claimed with a hard link too, so
+two processes cannot create the same name. Files are mode 0600, directories 0700.
+
+A session with a ``ttl`` whose last write is older than that is expired: it is
+treated as absent and removed when next looked up.
 """
 
 from __future__ import annotations
@@ -20,15 +31,18 @@ import json
 import os
 import secrets
 import shutil
+import struct
 import time
 
-from ..errors import SessionExistsError, StoreError
-from .base import SessionInfo, Store, check_name, new_session_id
+from ..errors import ConflictError, SessionExistsError, StoreError, VersionNotFoundError
+from .base import SessionInfo, Store, VersionInfo, check_name, new_session_id
 
 __all__ = ["FilesystemStore"]
 
-_STATE = "state.psp"
-_META = "session.json"
+_RECORD = "session.json"
+_VERSIONS = "versions"
+_ENVELOPE = b"PSPV"
+_META_LEN = struct.Struct(">I")
 
 
 def _fsync_dir(path: str) -> None:
@@ -39,23 +53,63 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(path)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+def _write_temp(directory: str, name: str, data: bytes) -> str:
+    """``data`` written and fsynced to a fresh temporary file in ``directory``; its path."""
+    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return tmp
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    directory = os.path.dirname(path)
+    tmp = _write_temp(directory, os.path.basename(path), data)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink(tmp)
         raise
     _fsync_dir(directory)
+
+
+def _envelope(version: VersionInfo, blob: bytes) -> bytes:
+    """The version file; sets ``version.stored_bytes`` to its size."""
+    version.blob_bytes = len(blob)
+    version.stored_bytes = len(blob)
+    while True:
+        meta = json.dumps(version.as_dict(), sort_keys=True).encode()
+        size = len(_ENVELOPE) + _META_LEN.size + len(meta) + len(blob)
+        if size == version.stored_bytes:
+            return _ENVELOPE + _META_LEN.pack(len(meta)) + meta + blob
+        version.stored_bytes = size
+
+
+def _read_envelope(path: str, *, blob: bool) -> tuple[VersionInfo, bytes]:
+    with open(path, "rb") as fh:
+        head = fh.read(len(_ENVELOPE) + _META_LEN.size)
+        if len(head) < len(_ENVELOPE) + _META_LEN.size or head[:4] != _ENVELOPE:
+            raise StoreError(f"{path}: not a psp version file")
+        (length,) = _META_LEN.unpack_from(head, 4)
+        meta = fh.read(length)
+        try:
+            version = VersionInfo.from_dict(json.loads(meta))
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"{path}: damaged version metadata ({exc})") from None
+        return version, fh.read() if blob else b""
 
 
 class FilesystemStore(Store):
@@ -73,20 +127,57 @@ class FilesystemStore(Store):
     def __repr__(self) -> str:
         return f"<FilesystemStore {self.root}>"
 
-    # -- reading -------------------------------------------------------------
+    # -- paths ---------------------------------------------------------------
 
     def _session_dir(self, session_id: str) -> str:
         return os.path.join(self._sessions, session_id)
 
-    def _read_meta(self, session_id: str) -> SessionInfo | None:
-        path = os.path.join(self._session_dir(session_id), _META)
+    def _versions_dir(self, info: SessionInfo) -> str:
+        return os.path.join(self._session_dir(info.id), _VERSIONS)
+
+    def _version_path(self, info: SessionInfo, version: int) -> str:
+        return os.path.join(self._versions_dir(info), str(version))
+
+    def version_location(self, info: SessionInfo, version: int) -> str:
+        return self._version_path(info, version)
+
+    # -- reading -------------------------------------------------------------
+
+    def _read_record(self, session_id: str) -> SessionInfo | None:
+        path = os.path.join(self._session_dir(session_id), _RECORD)
         try:
             with open(path, "rb") as fh:
-                return SessionInfo.from_dict(json.loads(fh.read()))
+                info = SessionInfo.from_dict(json.loads(fh.read()))
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as exc:
-            raise StoreError(f"{path}: damaged session metadata ({exc})") from None
+            raise StoreError(f"{path}: damaged session record ({exc})") from None
+        versions = self._numbers(info)
+        head = None
+        if versions:
+            try:
+                head, _ = _read_envelope(self._version_path(info, versions[-1]), blob=False)
+            except FileNotFoundError:
+                pass  # removed meanwhile
+        info.with_head(head)
+        if self._expired(info, head):
+            self.delete(info)
+            return None
+        return info
+
+    @staticmethod
+    def _expired(info: SessionInfo, head: VersionInfo | None) -> bool:
+        if not info.ttl:
+            return False
+        last_write = max(info.updated_at, head.created_at if head else 0.0)
+        return time.time() > last_write + info.ttl
+
+    def _numbers(self, info: SessionInfo) -> list[int]:
+        try:
+            names = os.listdir(self._versions_dir(info))
+        except FileNotFoundError:
+            return []
+        return sorted(int(n) for n in names if n.isdigit())
 
     def _id_for_name(self, name: str) -> str | None:
         try:
@@ -102,11 +193,11 @@ class FilesystemStore(Store):
     def find(self, ref: str) -> SessionInfo | None:
         session_id = self._id_for_name(ref)
         if session_id is not None:
-            info = self._read_meta(session_id)
+            info = self._read_record(session_id)
             if info is not None:
                 return info
         if ref and "/" not in ref and not ref.startswith(".") and os.path.isdir(self._session_dir(ref)):
-            return self._read_meta(ref)
+            return self._read_record(ref)
         return None
 
     def list(self, tags: dict[str, str] | None = None) -> list[SessionInfo]:
@@ -118,44 +209,45 @@ class FilesystemStore(Store):
             if session_id is None:
                 continue
             try:
-                info = self._read_meta(session_id)
+                info = self._read_record(session_id)
             except StoreError:
                 continue  # a damaged session does not hide the others; `show` names the file
             if info is not None and info.matches(tags or {}):
                 sessions.append(info)
         return sorted(sessions, key=lambda s: s.name)
 
-    def read_state(self, info: SessionInfo) -> bytes:
-        path = self.state_location(info)
+    def versions(self, info: SessionInfo) -> list[VersionInfo]:
+        found = []
+        for number in self._numbers(info):
+            try:
+                found.append(_read_envelope(self._version_path(info, number), blob=False)[0])
+            except FileNotFoundError:
+                continue  # removed by retention meanwhile
+        return found
+
+    def read_version(self, info: SessionInfo, version: int) -> bytes:
+        path = self._version_path(info, version)
         try:
-            with open(path, "rb") as fh:
-                return fh.read()
+            return _read_envelope(path, blob=True)[1]
         except FileNotFoundError:
-            raise StoreError(f"session {info.name!r} has no captured state yet") from None
+            raise VersionNotFoundError(f"session {info.name!r} has no version {version}") from None
         except OSError as exc:
             raise StoreError(f"{path}: {exc.strerror}") from None
 
-    def state_location(self, info: SessionInfo) -> str:
-        return os.path.join(self._session_dir(info.id), _STATE)
-
     # -- writing -------------------------------------------------------------
 
-    def _write_meta(self, info: SessionInfo) -> None:
-        data = json.dumps(info.as_dict(), indent=2, sort_keys=True).encode() + b"\n"
-        _atomic_write(os.path.join(self._session_dir(info.id), _META), data)
+    def _write_record(self, info: SessionInfo) -> None:
+        data = json.dumps(info.record(), indent=2, sort_keys=True).encode() + b"\n"
+        _atomic_write(os.path.join(self._session_dir(info.id), _RECORD), data)
 
     def create(self, name: str, *, description: str = "", tags: dict[str, str] | None = None) -> SessionInfo:
         check_name(name)
         now = time.time()
         info = SessionInfo(new_session_id(), name, description, dict(tags or {}), now, now)
         directory = self._session_dir(info.id)
-        os.makedirs(directory, mode=0o700)
-        self._write_meta(info)
-        claim = os.path.join(self._names, f".{name}.{secrets.token_hex(6)}.tmp")
-        with open(claim, "w", encoding="ascii") as fh:
-            fh.write(info.id + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        os.makedirs(os.path.join(directory, _VERSIONS), mode=0o700)
+        self._write_record(info)
+        claim = _write_temp(self._names, name, info.id.encode("ascii") + b"\n")
         try:
             os.link(claim, os.path.join(self._names, name))
         except FileExistsError:
@@ -168,18 +260,40 @@ class FilesystemStore(Store):
 
     def update(self, info: SessionInfo) -> SessionInfo:
         info.updated_at = time.time()
-        self._write_meta(info)
+        self._write_record(info)
         return info
 
-    def write_state(self, info: SessionInfo, blob: bytes) -> SessionInfo:
-        _atomic_write(self.state_location(info), blob)
-        info.size = len(blob)
-        return self.update(info)
+    def write_version(self, info: SessionInfo, version: VersionInfo, blob: bytes) -> VersionInfo:
+        directory = self._versions_dir(info)
+        numbers = self._numbers(info)
+        if (numbers[-1] if numbers else 0) != version.version - 1:
+            raise ConflictError(info.name, version.version)
+        tmp = _write_temp(directory, str(version.version), _envelope(version, blob))
+        try:
+            os.link(tmp, self._version_path(info, version.version))
+        except FileExistsError:
+            raise ConflictError(info.name, version.version) from None
+        except FileNotFoundError:
+            raise StoreError(f"session {info.name!r} was removed meanwhile") from None
+        finally:
+            _unlink(tmp)
+        _fsync_dir(directory)
+        return version
+
+    def replace_version(self, info: SessionInfo, version: VersionInfo, blob: bytes) -> VersionInfo:
+        path = self._version_path(info, version.version)
+        if not os.path.exists(path):
+            raise VersionNotFoundError(f"session {info.name!r} has no version {version.version}")
+        _atomic_write(path, _envelope(version, blob))
+        return version
+
+    def delete_versions(self, info: SessionInfo, versions: list[int]) -> None:
+        for number in versions:
+            _unlink(self._version_path(info, number))
+        _fsync_dir(self._versions_dir(info))
 
     def delete(self, info: SessionInfo) -> None:
-        try:
-            os.unlink(os.path.join(self._names, info.name))
-        except FileNotFoundError:
-            pass
-        _fsync_dir(self._names)
+        if self._id_for_name(info.name) == info.id:
+            _unlink(os.path.join(self._names, info.name))
+            _fsync_dir(self._names)
         shutil.rmtree(self._session_dir(info.id), ignore_errors=True)

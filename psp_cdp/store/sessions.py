@@ -1,8 +1,21 @@
-"""Sessions: capturing a browser into a store and restoring it from one.
+"""Sessions: capturing a browser into a store as versions, and restoring any version.
 
-:class:`Sessions` joins the state layer and a store. A capture writes nothing until
-the whole state is in hand, then replaces the session's state atomically; a failed
-capture leaves the session (or its absence) exactly as it was.
+:class:`Sessions` joins the state layer, the snapshot layer and a store. Each capture
+of a session becomes its next version:
+
+* a *full* version holds the whole state; a *delta* holds what changed since its
+  parent (the version before it), item by item (:mod:`psp_cdp.snapshot.diff`);
+* a full version is written for a session's first version, every ``full_every``
+  versions (default :data:`FULL_EVERY`), and whenever the deltas since the last
+  full one would outgrow it;
+* every version is sealed (AES-256-GCM by default, ChaCha20-Poly1305 or none on
+  request) with the keyring's current key, bound to the session id and version
+  number, so a blob cannot pass for another session's or version's;
+* a capture writes nothing until the whole state is in hand; if another writer
+  stored a version meanwhile, the capture is written on top of it (rebased), so no
+  writer's version is lost;
+* after each write, retention drops versions older than the session's ``keep``
+  (but never one a kept delta needs).
 
 A capture keeps the session's sealed credentials (``state.auth.credentials``), which
 are never captured from the browser.
@@ -10,31 +23,63 @@ are never captured from the browser.
 
 from __future__ import annotations
 
+import os
+import re
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import trio
 
 from ..cdp import CdpConnection
-from ..errors import CorruptSnapshotError, PspError, SessionExistsError
-from ..snapshot import codec
-from ..snapshot.model import BrowserSessionState
+from ..errors import ConflictError, CorruptSnapshotError, PspError, SessionExistsError, StoreError, UsageError, VersionNotFoundError
+from ..snapshot import codec, diff
+from ..snapshot.model import BrowserSessionState, StateDelta
 from ..state import RestoreReport, capture_state, components, restore_state, run_hooks
-from .base import SessionInfo, Store, check_name
+from .base import SessionInfo, Store, VersionInfo, check_name, prunable
+from .keys import Keyring
 
-__all__ = ["Sessions", "Captured", "summarize"]
+__all__ = ["Sessions", "Captured", "summarize", "split_ref", "FULL_EVERY", "CIPHERS"]
+
+#: A full version every this many versions, unless the session says otherwise.
+FULL_EVERY = 20
+#: Ciphers a session can be sealed with ("none" stores blobs unsealed).
+CIPHERS = ("aes-256-gcm", "chacha20-poly1305", "none")
+#: Writers that keep colliding give up after this many rebases.
+_REBASES = 8
+#: Parent indexes kept in memory, for sessions written by this process.
+_CACHED_PARENTS = 8
+_REF_RE = re.compile(r"^(?P<name>.+?)@(?P<version>\d+)$")
 
 
 @dataclass
 class Captured:
     info: SessionInfo
     state: BrowserSessionState
+    version: VersionInfo | None = None
+
+
+@dataclass
+class _Parent:
+    """What the next delta of a session needs of its latest version."""
+
+    version: int
+    index: diff.Index
+    credentials: bytes | None
 
 
 def summarize(state: BrowserSessionState) -> dict[str, int]:
     """Items per component in ``state``."""
     return {c.name: c.count(state) for c in components()}
+
+
+def split_ref(ref: str) -> tuple[str, int | None]:
+    """``"NAME@N"`` as (NAME, N); ``"NAME"`` as (NAME, None)."""
+    match = _REF_RE.match(ref)
+    if match is None:
+        return ref, None
+    return match["name"], int(match["version"])
 
 
 def _origins(state: BrowserSessionState) -> list[str]:
@@ -44,25 +89,45 @@ def _origins(state: BrowserSessionState) -> list[str]:
     return sorted(o for o in origins if o)
 
 
-class Sessions:
-    """The sessions of one store."""
+def _context(info: SessionInfo, version: int) -> bytes:
+    """What a version's blob is bound to: its session and its number."""
+    return f"psp session {info.id} version {version}".encode()
 
-    def __init__(self, store: Store) -> None:
+
+class Sessions:
+    """The sessions of one store, sealed with one keyring."""
+
+    def __init__(self, store: Store, *, keyring: Keyring | None = None, cipher: str | None = None) -> None:
         self.store = store
+        self.keyring = keyring or Keyring()
+        self.cipher = cipher or os.environ.get("PSP_CIPHER") or "aes-256-gcm"
+        if self.cipher not in CIPHERS:
+            raise UsageError(f"unknown cipher {self.cipher!r}: use {', '.join(CIPHERS)}")
+        self._parents: OrderedDict[str, _Parent] = OrderedDict()
 
     async def _io(self, function, *args):  # type: ignore[no-untyped-def]
         return await trio.to_thread.run_sync(function, *args)
 
     async def get(self, ref: str) -> SessionInfo:
-        return await self._io(self.store.get, ref)
+        return await self._io(self.store.get, split_ref(ref)[0])
 
     async def list(self, tags: dict[str, str] | None = None) -> list[SessionInfo]:
         return await self._io(self.store.list, tags)
 
+    async def versions(self, ref: str) -> tuple[SessionInfo, list[VersionInfo]]:
+        info = await self.get(ref)
+        return info, await self._io(self.store.versions, info)
+
     async def delete(self, ref: str) -> SessionInfo:
         info = await self.get(ref)
         await self._io(self.store.delete, info)
+        self._parents.pop(info.id, None)
         return info
+
+    async def update(self, info: SessionInfo) -> SessionInfo:
+        return await self._io(self.store.update, info)
+
+    # -- writing -----------------------------------------------------------------
 
     async def save(
         self,
@@ -71,35 +136,216 @@ class Sessions:
         *,
         description: str | None = None,
         tags: dict[str, str] | None = None,
-    ) -> SessionInfo:
-        """Store ``state`` as the session ``name`` (created if new, its state replaced if not)."""
+        keep: int | None = None,
+        ttl: float | None = None,
+        full_every: int | None = None,
+    ) -> tuple[SessionInfo, VersionInfo]:
+        """Store ``state`` as the next version of the session ``name`` (created if new)."""
         check_name(name)
         state = run_hooks("before_store", state)
-        blob = codec.encode(state)
         info = await self._io(self.store.find, name)
         if info is None:
             try:
                 info = await self._io(lambda: self.store.create(name, description=description or "", tags=tags))
             except SessionExistsError:
                 info = await self.get(name)  # created meanwhile by another process
-        if description is not None:
-            info.description = description
-        if tags:
+        changed = False
+        for attribute, value in (("description", description), ("keep", keep), ("ttl", ttl), ("full_every", full_every)):
+            if value is not None and getattr(info, attribute) != value:
+                setattr(info, attribute, value)
+                changed = True
+        if tags and any(info.tags.get(k) != v for k, v in tags.items()):
             info.tags.update(tags)
-        info.components = summarize(state)
-        info.origins = _origins(state)
-        info.captured_at = state.timestamp / 1000 if state.timestamp else time.time()
-        return await self._io(self.store.write_state, info, blob)
+            changed = True
+        if changed:
+            info = await self._io(self.store.update, info)
+        version = await self._io(self._write, info, state)
+        return info.with_head(version), version
 
-    async def load(self, ref: str) -> tuple[SessionInfo, BrowserSessionState]:
-        """A session's metadata and state; a damaged state names its file."""
-        info = await self.get(ref)
-        blob = await self._io(self.store.read_state, info)
+    def _write(self, info: SessionInfo, state: BrowserSessionState) -> VersionInfo:
+        child = diff.items(state)
+        seal = None if self.cipher == "none" else codec.Seal(*self.keyring.current(), cipher=self.cipher)
+        for _ in range(_REBASES):
+            versions = self.store.versions(info)
+            head = versions[-1] if versions else None
+            number = head.version + 1 if head else 1
+            version = VersionInfo(
+                number,
+                created_at=time.time(),
+                cipher=self.cipher,
+                key_id=seal.key_id if seal else None,
+                components=summarize(state),
+                origins=_origins(state),
+                captured_at=state.timestamp / 1000 if state.timestamp else time.time(),
+            )
+            blob = self._delta_blob(info, versions, version, child, seal) if head else None
+            if blob is None:
+                version.kind, version.base, version.raw_bytes = "full", number, state.ByteSize()
+                blob = codec.encode(state, seal=seal, context=_context(info, number))
+            try:
+                self.store.write_version(info, version, blob)
+            except ConflictError:
+                continue  # another writer got there first: diff against its version
+            break
+        else:
+            raise ConflictError(info.name, number)
+        self._remember(info, _Parent(number, diff.index(child), _credentials(state)))
+        doomed = prunable(self.store.versions(info), info.keep)
+        if doomed:
+            self.store.delete_versions(info, doomed)
+        return version
+
+    def _delta_blob(
+        self,
+        info: SessionInfo,
+        versions: list[VersionInfo],
+        version: VersionInfo,
+        child: list[diff.Item],
+        seal: codec.Seal | None,
+    ) -> bytes | None:
+        """The delta blob for ``version`` if a delta is due, else ``None``."""
+        head = versions[-1]
+        if version.version - head.base >= (info.full_every or FULL_EVERY):
+            return None
+        base = next((v for v in versions if v.version == head.base), None)
+        if base is None:
+            return None
+        parent = self._parent(info, head)
+        delta = diff.diff(parent.index, child, parent_version=head.version)
+        blob = codec.encode(delta, seal=seal, context=_context(info, version.version))
+        chain = sum(v.blob_bytes for v in versions if head.base < v.version <= head.version)
+        if chain + len(blob) > base.blob_bytes:
+            return None
+        version.kind, version.parent, version.base = "delta", head.version, head.base
+        version.raw_bytes = delta.ByteSize()
+        version.changes = diff.delta_changes(parent.index, delta)
+        return blob
+
+    def _remember(self, info: SessionInfo, parent: _Parent) -> None:
+        self._parents[info.id] = parent
+        self._parents.move_to_end(info.id)
+        while len(self._parents) > _CACHED_PARENTS:
+            self._parents.popitem(last=False)
+
+    def _parent(self, info: SessionInfo, head: VersionInfo) -> _Parent:
+        cached = self._parents.get(info.id)
+        if cached is not None and cached.version == head.version:
+            return cached
+        state_items, index = self._items(info, head.version)
+        state = diff.compose(state_items)
+        parent = _Parent(head.version, index, _credentials(state))
+        self._remember(info, parent)
+        return parent
+
+    # -- reading -----------------------------------------------------------------
+
+    def _open(self, info: SessionInfo, version: int, blob: bytes):  # type: ignore[no-untyped-def]
+        where = f"session {info.name!r} version {version} ({self.store.version_location(info, version)})"
         try:
-            state = codec.decode(blob)
+            return codec.decode(blob, keys=self.keyring.get, context=_context(info, version))
         except CorruptSnapshotError as exc:
-            raise CorruptSnapshotError(f"{self.store.state_location(info)}: {exc}") from None
+            raise CorruptSnapshotError(f"{where}: {exc}") from None
+        except StoreError as exc:
+            raise StoreError(f"{where}: {exc}") from None
+
+    def _chain(self, info: SessionInfo, version: int) -> list[VersionInfo]:
+        """The versions that give ``version``: its full base, then each delta up to it."""
+        by_number = {v.version: v for v in self.store.versions(info)}
+        if version not in by_number:
+            head = max(by_number, default=0)
+            hint = f"; it has versions {min(by_number)} to {head}" if by_number else "; it has no versions yet"
+            raise VersionNotFoundError(f"session {info.name!r} has no version {version}{hint}")
+        chain = [by_number[version]]
+        while chain[-1].kind == "delta":
+            parent = chain[-1].parent
+            if parent not in by_number:
+                raise VersionNotFoundError(
+                    f"session {info.name!r} version {chain[-1].version} is a delta of version {parent}, which is missing"
+                )
+            chain.append(by_number[parent])
+        return chain[::-1]
+
+    def _items(self, info: SessionInfo, version: int) -> tuple[list[diff.Item], diff.Index]:
+        chain = self._chain(info, version)
+        base = self._state(info, chain[0])
+        state_items = diff.items(base)
+        index = diff.index(state_items)
+        for link in chain[1:]:
+            delta = self._open(info, link.version, self.store.read_version(info, link.version))
+            if not isinstance(delta, StateDelta):
+                raise CorruptSnapshotError(f"session {info.name!r} version {link.version}: a full state where a delta was listed")
+            try:
+                state_items, index = diff.apply_indexed(state_items, index, delta)
+            except CorruptSnapshotError as exc:
+                raise CorruptSnapshotError(f"session {info.name!r} version {link.version}: {exc}") from None
+        return state_items, index
+
+    def _state(self, info: SessionInfo, version: VersionInfo) -> BrowserSessionState:
+        state = self._open(info, version.version, self.store.read_version(info, version.version))
+        if not isinstance(state, BrowserSessionState):
+            raise CorruptSnapshotError(f"session {info.name!r} version {version.version}: a delta where a full state was listed")
+        return state
+
+    def _load(self, info: SessionInfo, version: int | None) -> tuple[int, BrowserSessionState]:
+        if version is None:
+            version = info.head
+            if not version:
+                raise StoreError(f"session {info.name!r} has no captured state yet")
+        chain = self._chain(info, version)
+        if len(chain) == 1:
+            return version, self._state(info, chain[0])
+        return version, diff.compose(self._items(info, version)[0])
+
+    async def load(self, ref: str, version: int | None = None) -> tuple[SessionInfo, BrowserSessionState]:
+        """A session's metadata and the state of one version (``NAME@N``, ``version``, else the latest)."""
+        name, at = split_ref(ref)
+        info = await self._io(self.store.get, name)
+        number, state = await self._io(self._load, info, version if version is not None else at)
+        if number != info.head:
+            info.captured_at = state.timestamp / 1000 if state.timestamp else None
         return info, run_hooks("after_load", state)
+
+    async def items(self, ref: str) -> tuple[SessionInfo, int, list[diff.Item]]:
+        """The items of one version (``NAME@N`` or the latest), for comparing versions."""
+        name, at = split_ref(ref)
+        info = await self._io(self.store.get, name)
+        number = at or info.head
+        if not number:
+            raise StoreError(f"session {info.name!r} has no captured state yet")
+        return info, number, (await self._io(self._items, info, number))[0]
+
+    # -- keys --------------------------------------------------------------------
+
+    async def rewrap(self, ref: str | None = None) -> list[tuple[SessionInfo, int]]:
+        """Seal again, with the current key and cipher, every version sealed otherwise; what was resealed."""
+        if self.cipher == "none":
+            raise UsageError("rewrap seals with a cipher; PSP_CIPHER is none")
+        sessions = [await self.get(ref)] if ref else await self.list()
+        return await self._io(self._rewrap_all, sessions)
+
+    def _rewrap_all(self, sessions: list[SessionInfo]) -> list[tuple[SessionInfo, int]]:
+        key_id, key = self.keyring.current()
+        seal = codec.Seal(key_id, key, cipher=self.cipher)
+        done = []
+        for info in sessions:
+            for version in self.store.versions(info):
+                if version.key_id == key_id and version.cipher == self.cipher:
+                    continue
+                blob = self.store.read_version(info, version.version)
+                context = _context(info, version.version)
+                try:
+                    if codec.read_header(blob).format == codec.FORMAT_VERSION:
+                        sealed = codec.reseal(blob, keys=self.keyring.get, context=context, seal=seal)
+                    else:
+                        sealed = codec.encode(self._open(info, version.version, blob), seal=seal, context=context)
+                except (CorruptSnapshotError, StoreError) as exc:
+                    raise type(exc)(f"session {info.name!r} version {version.version}: {exc}") from None
+                version.key_id, version.cipher = key_id, self.cipher
+                self.store.replace_version(info, version, sealed)
+                done.append((info, version.version))
+        return done
+
+    # -- browsers ------------------------------------------------------------------
 
     async def capture(
         self,
@@ -113,27 +359,34 @@ class Sessions:
         description: str | None = None,
         tags: dict[str, str] | None = None,
         options: Iterable[str] = (),
+        keep: int | None = None,
+        ttl: float | None = None,
+        full_every: int | None = None,
     ) -> Captured:
-        """Capture a browser context into the session ``name``."""
+        """Capture a browser context as the next version of the session ``name``."""
         check_name(name)
         state = await capture_state(
             connection, context=context, only=only, skip=skip, origins=origins, options=options
         )
         if not state.auth.HasField("credentials"):
             await self._keep_credentials(name, state)
-        info = await self.save(name, state, description=description, tags=tags)
-        return Captured(info, state)
+        info, version = await self.save(
+            name, state, description=description, tags=tags, keep=keep, ttl=ttl, full_every=full_every
+        )
+        return Captured(info, state, version)
 
     async def _keep_credentials(self, name: str, state: BrowserSessionState) -> None:
         """Carry the sealed credentials of the stored session ``name``, if any, over to ``state``."""
-        if await self._io(self.store.find, name) is None:
+        info = await self._io(self.store.find, name)
+        if info is None or not info.head:
             return
         try:
-            _, previous = await self.load(name)
-        except PspError:
+            versions = await self._io(self.store.versions, info)
+            parent = await self._io(self._parent, info, versions[-1])
+        except (PspError, IndexError):
             return  # no readable previous state: nothing to carry over
-        if previous.auth.HasField("credentials"):
-            state.auth.credentials.CopyFrom(previous.auth.credentials)
+        if parent.credentials is not None:
+            state.auth.credentials.MergeFromString(parent.credentials)
 
     async def restore(
         self,
@@ -146,9 +399,15 @@ class Sessions:
         clean: bool = False,
         options: Iterable[str] = (),
     ) -> tuple[SessionInfo, RestoreReport]:
-        """Restore the session ``ref`` (name or id) into a browser context."""
+        """Restore the session ``ref`` (``NAME``, ``NAME@N`` or an id) into a browser context."""
         info, state = await self.load(ref)
         report = await restore_state(
             connection, state, context=context, only=only, skip=skip, clean=clean, options=options
         )
         return info, report
+
+
+def _credentials(state: BrowserSessionState) -> bytes | None:
+    if not state.auth.HasField("credentials"):
+        return None
+    return state.auth.credentials.SerializeToString(deterministic=True)

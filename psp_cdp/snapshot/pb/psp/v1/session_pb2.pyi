@@ -518,3 +518,27 @@ class CaptureReport(_message.Message):
     origins_covered: _containers.RepeatedScalarFieldContainer[str]
     uncovered: _containers.RepeatedCompositeFieldContainer[CaptureReport.Uncovered]
     def __init__(self, components: _Optional[_Iterable[str]] = ..., origins_covered: _Optional[_Iterable[str]] = ..., uncovered: _Optional[_Iterable[_Union[CaptureReport.Uncovered, _Mapping]]] = ...) -> None: ...
+
+class StateDelta(_message.Message):
+    __slots__ = ("parent", "parent_digest", "digest", "removed", "items")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PARENT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    parent: int
+    parent_digest: bytes
+    digest: bytes
+    removed: _containers.RepeatedScalarFieldContainer[bytes]
+    items: _containers.RepeatedCompositeFieldContainer[DeltaItem]
+    def __init__(self, parent: _Optional[int] = ..., parent_digest: _Optional[bytes] = ..., digest: _Optional[bytes] = ..., removed: _Optional[_Iterable[bytes]] = ..., items: _Optional[_Iterable[_Union[DeltaItem, _Mapping]]] = ...) -> None: ...
+
+class DeltaItem(_message.Message):
+    __slots__ = ("key", "value", "after")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    value: bytes
+    after: bytes
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., after: _Optional[bytes] = ...) -> None: ...
