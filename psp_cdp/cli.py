@@ -21,7 +21,7 @@ import trio
 from . import __version__
 from .cdp import leaf_errors, open_cdp
 from .errors import PspError, UsageError
-from .snapshot import codec
+from .snapshot import codec, diff
 from .snapshot.model import BrowserSessionState, text
 from .state import components
 from .state.auth import (
@@ -33,7 +33,8 @@ from .state.auth import (
     validity,
 )
 from .state.pages import origin_of
-from .store import SessionInfo, Sessions, VersionInfo, check_name, open_store, parse_tags
+from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags
+from .store.sessions import CIPHERS, FULL_EVERY
 from .store.keys import Keyring
 
 __all__ = ["main"]
@@ -63,7 +64,7 @@ def _counts(counts: dict[str, int]) -> str:
         "tabs": "tabs",
         "auth": "tokens",
     }
-    return ", ".join(f"{n} {labels.get(name, name)}" for name, n in counts.items())
+    return ", ".join(f"{n} {labels.get(name, name)}" for name, n in counts.items() if n)
 
 
 def _print_json(data: Any) -> None:
@@ -421,6 +422,87 @@ async def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_log(args: argparse.Namespace) -> int:
+    info, versions = await _sessions(args).versions(args.ref)
+    if args.json:
+        _print_json([v.as_dict() for v in versions])
+        return 0
+    if not versions:
+        print(f"{info.name} has no versions yet")
+        return 0
+    rows = [("VERSION", "KIND", "STORED", "CREATED", "SEALED", "CHANGES")]
+    for v in reversed(versions):
+        changes = ", ".join(
+            f"{component} " + " ".join(f"{sign}{counts[op]}" for sign, op in (("+", "added"), ("~", "changed"), ("-", "removed")) if counts[op])
+            for component, counts in v.changes.items()
+        )
+        sealed = f"{v.cipher} {v.key_id}" if v.key_id else "no"
+        what = changes if v.kind == "delta" else _counts(v.components)
+        rows.append((str(v.version), v.kind, _size(v.stored_bytes), _when(v.created_at), sealed, what))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+async def cmd_diff(args: argparse.Namespace) -> int:
+    sessions = _sessions(args)
+    info_a, number_a, before = await sessions.items(args.a)
+    info_b, number_b, after = await sessions.items(args.b)
+    changes = diff.compare(before, after)
+    ends = {"from": {"name": info_a.name, "version": number_a}, "to": {"name": info_b.name, "version": number_b}}
+    if args.json:
+        _print_json({**ends, "summary": diff.summary(changes), "changes": [c.__dict__ for c in changes]})
+        return 0
+    print(f"{info_a.name}@{number_a} -> {info_b.name}@{number_b}: {len(changes)} item(s) differ")
+    signs = {"added": "+", "changed": "~", "removed": "-"}
+    for change in changes:
+        print(f"{signs[change.op]} {change.component}: {change.what}")
+    return 0
+
+
+async def cmd_keys_list(args: argparse.Namespace) -> int:
+    keyring = Keyring()
+    ids = await trio.to_thread.run_sync(keyring.ids)
+    current = await trio.to_thread.run_sync(keyring.current_id)
+    usage: dict[str, int] = {}
+    if args.store is not None or os.environ.get("PSP_STORE") or os.path.isdir(default_store_path()):
+        sessions = _sessions(args)
+        for info in await sessions.list():
+            for version in (await sessions.versions(info.id))[1]:
+                if version.key_id:
+                    usage[version.key_id] = usage.get(version.key_id, 0) + 1
+    listed = sorted(set(ids) | set(usage) | ({current} if current else set()))
+    rows = [
+        {"id": key_id, "current": key_id == current, "available": key_id in ids or key_id == current, "versions": usage.get(key_id, 0)}
+        for key_id in listed
+    ]
+    if args.json:
+        _print_json({"keyring": keyring.directory, "keys": rows})
+        return 0
+    print(f"keyring {keyring.directory}")
+    for row in rows:
+        flags = ["current"] if row["current"] else []
+        flags += [] if row["available"] else ["MISSING"]
+        print(f"  {row['id']}  {row['versions']} version(s) sealed  {' '.join(flags)}".rstrip())
+    return 0
+
+
+async def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    if os.environ.get("PSP_KEY"):
+        raise UsageError("PSP_KEY is set and takes precedence; rotate by giving a new PSP_KEY (old keys stay in the keyring)")
+    key_id, _ = await trio.to_thread.run_sync(Keyring().create)
+    print(f"new current key {key_id}; older versions still open with their keys (psp keys rewrap re-seals them)")
+    return 0
+
+
+async def cmd_keys_rewrap(args: argparse.Namespace) -> int:
+    done = await _sessions(args).rewrap(args.ref)
+    key_id = (await trio.to_thread.run_sync(Keyring().current))[0]
+    print(f"re-sealed {len(done)} version(s) of {len({info.id for info, _ in done})} session(s) with key {key_id}")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------
 
 
@@ -432,22 +514,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"psp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     names = ", ".join(c.name for c in components())
+    store_help = "a directory or a redis://, rediss://, redis+cluster:// URL (default: $PSP_STORE, else the XDG data dir)"
 
     def command(name: str, handler: Callable[[argparse.Namespace], Any], help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(handler=handler)
-        p.add_argument("--store", metavar="STORE", help="directory of the store (default: $PSP_STORE or the XDG data dir)")
+        p.add_argument("--store", metavar="STORE", help=store_help)
         return p
 
     def selection(p: argparse.ArgumentParser) -> None:
         p.add_argument("--only", metavar="C,..", help=f"only these components ({names})")
         p.add_argument("--skip", metavar="C,..", help="all components but these")
 
+    def versioning(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--keep", type=int, metavar="N", help="keep the last N versions of the session (kept from now on)")
+        p.add_argument("--ttl", metavar="DURATION", help="forget the session this long after its last write (30m, 12h, 7d)")
+        p.add_argument("--full-every", type=int, metavar="N", help=f"a full snapshot every N versions (default {FULL_EVERY})")
+        p.add_argument("--cipher", choices=CIPHERS, help="seal new versions with this (default: $PSP_CIPHER or aes-256-gcm)")
+
     cdp_help = "browser endpoint: http://host:port, ws:// URL, port, DevToolsActivePort file or profile directory"
 
     p = command("capture", cmd_capture, "capture a browser context into a session")
     p.add_argument("--cdp", required=True, metavar="URL", help=cdp_help)
-    p.add_argument("--name", required=True, help="session name (an existing session's state is replaced)")
+    p.add_argument("--name", required=True, help="session name (an existing session gets a new version)")
     p.add_argument("--context", metavar="ID", help="browser context id (default: the default context)")
     selection(p)
     p.add_argument("--tag", action="append", metavar="K=V", help="tag the session (repeatable)")
@@ -458,10 +547,11 @@ def _parser() -> argparse.ArgumentParser:
         "--auth-headers", action="store_true",
         help="also watch each tab's requests for a few seconds and keep the tokens of their Authorization headers",
     )
+    versioning(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = command("restore", cmd_restore, "restore a session into a browser")
-    p.add_argument("ref", metavar="NAME[@VERSION]", help="session name or id")
+    p.add_argument("ref", metavar="NAME[@VERSION]", help="session name or id, @N for version N (default: the latest)")
     p.add_argument("--cdp", required=True, metavar="URL", help=cdp_help)
     p.add_argument("--context", metavar="default|new|ID", help="target context (default: the default context)")
     selection(p)
@@ -476,11 +566,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("show", cmd_show, "describe a session (never prints cookie or storage values)")
-    p.add_argument("ref", metavar="NAME", help="session name or id")
+    p.add_argument("ref", metavar="NAME[@VERSION]", help="session name or id, @N for version N")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("status", cmd_status, "whether a session is still logged in: exit 0 valid, 1 expired or expiring, 2 error")
-    p.add_argument("ref", metavar="NAME", help="session name or id")
+    p.add_argument("ref", metavar="NAME[@VERSION]", help="session name or id, @N for version N")
     p.add_argument("--within", metavar="DURATION", help="count as expiring if it expires within this (90s, 30m, 2h, 1d, 1h30m)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(error_status=2)
@@ -497,7 +587,7 @@ def _parser() -> argparse.ArgumentParser:
         p = actions.add_parser(name, help=help, description=help)
         p.set_defaults(handler=handler)
         p.add_argument("ref", metavar="NAME", help="session name or id")
-        p.add_argument("--store", metavar="STORE", help="directory of the store (default: $PSP_STORE or the XDG data dir)")
+        p.add_argument("--store", metavar="STORE", help=store_help)
         return p
 
     p = credentials_action(
@@ -510,11 +600,41 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     credentials_action("clear", cmd_credentials_clear, "remove a session's credentials")
 
+    p = command("log", cmd_log, "list the versions of a session")
+    p.add_argument("ref", metavar="NAME", help="session name or id")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("diff", cmd_diff, "what changed between two versions (names of items, never values)")
+    p.add_argument("a", metavar="NAME@A", help="a session version (NAME: its latest)")
+    p.add_argument("b", metavar="NAME@B", help="another session version")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    keys = sub.add_parser(
+        "keys",
+        help="the keys that seal stored versions",
+        description="Keys live in the keyring ($PSP_KEY, else $PSP_KEYRING, else $XDG_CONFIG_HOME/psp/keys), "
+        "one 0600 file per key id; new versions are sealed with the current key.",
+    )
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, handler, help in (
+        ("list", cmd_keys_list, "list the keys and how many stored versions each one seals"),
+        ("rotate", cmd_keys_rotate, "make a new key the current one (older versions still open with theirs)"),
+        ("rewrap", cmd_keys_rewrap, "re-seal stored versions with the current key and cipher"),
+    ):
+        p = key_actions.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        p.add_argument("--store", metavar="STORE", help=store_help)
+        if name == "rewrap":
+            p.add_argument("ref", nargs="?", metavar="NAME", help="only this session (default: every session)")
+            p.add_argument("--cipher", choices=CIPHERS[:2], help="seal with this cipher (default: $PSP_CIPHER or aes-256-gcm)")
+        if name == "list":
+            p.add_argument("--json", action="store_true", help="print JSON")
+
     p = command("rm", cmd_rm, "remove a session")
     p.add_argument("ref", metavar="NAME", help="session name or id")
 
     p = command("export", cmd_export, "write a session to a file")
-    p.add_argument("ref", metavar="NAME", help="session name or id")
+    p.add_argument("ref", metavar="NAME[@VERSION]", help="session name or id, @N for version N")
     p.add_argument("--format", choices=("psp", "json", "playwright"), default="psp")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file, - for stdout")
 

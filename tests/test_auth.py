@@ -369,14 +369,14 @@ def test_keyring_files_modes_and_psp_key(tmp_path) -> None:
 
 
 def psp(*args: str, store: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k not in ("PSP_KEY", "PSP_PASSWORD", "PSP_KEYRING")}
+    environ = {k: v for k, v in os.environ.items() if k not in ("PSP_KEY", "PSP_PASSWORD")}
     environ.update(env or {})
     return subprocess.run([PSP, *args, "--store", store], capture_output=True, text=True, timeout=60,
                           env=environ, input=stdin if stdin is not None else "")
 
 
-async def save_state(store: str, name: str, state: BrowserSessionState) -> None:
-    await Sessions(FilesystemStore(store)).save(name, state)
+async def save_state(store: str, name: str, state: BrowserSessionState, keyring: Keyring | None = None) -> None:
+    await Sessions(FilesystemStore(store), keyring=keyring).save(name, state)
 
 
 async def test_status_exit_codes(tmp_path) -> None:
@@ -427,7 +427,7 @@ async def test_cli_credentials(tmp_path) -> None:
     keys = tmp_path / "config" / "keys"
     env = {"PSP_KEYRING": str(keys)}
     password = "correct horse battery staple"
-    await save_state(store, "s", BrowserSessionState(version="1.0.0"))
+    await save_state(store, "s", BrowserSessionState(version="1.0.0"), Keyring(str(keys)))
 
     assert psp("credentials", "show", "s", store=store, env=env).returncode == 1
     made = psp("credentials", "set", "s", "--origin", "https://login.test/path", "--username", "alice",
@@ -447,8 +447,9 @@ async def test_cli_credentials(tmp_path) -> None:
     exported = psp("export", "s", "--format", "json", "-o", "-", store=store, env=env).stdout
     assert json.loads(exported)["auth"]["credentials"]["keyId"] == key_id
     assert password not in exported and "alice" not in exported
-    state_file = tmp_path / "store" / "sessions" / json.loads(psp("show", "s", "--json", store=store).stdout)["id"] / "state.psp"
-    assert password.encode() not in codec.decode(state_file.read_bytes()).SerializeToString()
+    _, stored = await Sessions(FilesystemStore(store), keyring=Keyring(str(keys))).load("s")
+    assert password.encode() not in stored.SerializeToString()
+    assert all(password.encode() not in p.read_bytes() for p in (tmp_path / "store").rglob("*") if p.is_file())
 
     wrong = psp("credentials", "show", "s", store=store, env={"PSP_KEYRING": str(tmp_path / "other"), "PSP_KEY": base64.b64encode(os.urandom(32)).decode()})
     assert wrong.returncode == 1 and "Traceback" not in wrong.stderr and f"no key {key_id}" in wrong.stderr
@@ -464,9 +465,11 @@ async def test_cli_credentials(tmp_path) -> None:
                 store=store, env={"PSP_KEY": env_key, "PSP_PASSWORD": "from-env"})
     assert again.returncode == 0, again.stderr
     assert json.loads(psp("credentials", "show", "s", "--reveal", "--json", store=store, env={"PSP_KEY": env_key}).stdout)["password"] == "from-env"
-    assert psp("credentials", "clear", "s", store=store).returncode == 0
-    assert psp("credentials", "show", "s", store=store, env=env).returncode == 1
-    assert json.loads(psp("show", "s", "--json", store=store).stdout)["credentials"] is None
+    by_env = {"PSP_KEY": env_key}
+    assert psp("credentials", "clear", "s", store=store, env=by_env).returncode == 0
+    cleared = psp("credentials", "show", "s", store=store, env=by_env)
+    assert cleared.returncode == 1 and "has no credentials" in cleared.stderr
+    assert json.loads(psp("show", "s", "--json", store=store, env=by_env).stdout)["credentials"] is None
     bad = psp("credentials", "set", "s", "--origin", "ftp://x", "--username", "u", store=store, env={"PSP_PASSWORD": "p"})
     assert bad.returncode == 1 and "origin" in bad.stderr
 

@@ -100,9 +100,9 @@ def test_corrupted_session_file_is_named(tmp_path) -> None:
     psp("import", str(source), "--name", "a", store=store)
     psp("import", str(source), "--name", "b", store=store)
     session_id = json.loads(psp("show", "a", "--json", store=store).stdout)["id"]
-    state = tmp_path / "sessions" / session_id / "state.psp"
-    state.write_bytes(state.read_bytes()[:10])
-    assert_clean_error(psp("show", "a", store=store, check=False), str(state))
+    state = tmp_path / "sessions" / session_id / "versions" / "1"
+    state.write_bytes(state.read_bytes()[:-7])
+    assert_clean_error(psp("show", "a", store=store, check=False), str(state), "version 1")
     assert json.loads(psp("show", "b", "--json", store=store).stdout)["name"] == "b"
 
 

@@ -107,6 +107,19 @@ class Keyring:
         except OSError as exc:
             raise StoreError(f"{self.directory}: {exc.strerror}") from None
 
+    def current_id(self) -> str | None:
+        """The id of the current key, or ``None`` if there is none yet (never creates one)."""
+        env = self._env_key()
+        if env is not None:
+            return env[0]
+        try:
+            with open(os.path.join(self.directory, _CURRENT), encoding="ascii") as fh:
+                return fh.read().strip() or None
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{self.directory}: cannot read the current key id ({exc})") from None
+
     def current(self) -> tuple[str, bytes]:
         """The key to seal new data with, as (id, key); ``PSP_KEY``, else the directory's, created if none."""
         env = self._env_key()

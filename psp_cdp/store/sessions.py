@@ -286,24 +286,22 @@ class Sessions:
             raise CorruptSnapshotError(f"session {info.name!r} version {version.version}: a delta where a full state was listed")
         return state
 
-    def _load(self, info: SessionInfo, version: int | None) -> tuple[int, BrowserSessionState]:
+    def _load(self, info: SessionInfo, version: int | None) -> tuple[VersionInfo, BrowserSessionState]:
         if version is None:
             version = info.head
             if not version:
                 raise StoreError(f"session {info.name!r} has no captured state yet")
         chain = self._chain(info, version)
         if len(chain) == 1:
-            return version, self._state(info, chain[0])
-        return version, diff.compose(self._items(info, version)[0])
+            return chain[0], self._state(info, chain[0])
+        return chain[-1], diff.compose(self._items(info, version)[0])
 
     async def load(self, ref: str, version: int | None = None) -> tuple[SessionInfo, BrowserSessionState]:
         """A session's metadata and the state of one version (``NAME@N``, ``version``, else the latest)."""
         name, at = split_ref(ref)
         info = await self._io(self.store.get, name)
-        number, state = await self._io(self._load, info, version if version is not None else at)
-        if number != info.head:
-            info.captured_at = state.timestamp / 1000 if state.timestamp else None
-        return info, run_hooks("after_load", state)
+        loaded, state = await self._io(self._load, info, version if version is not None else at)
+        return info.with_head(loaded), run_hooks("after_load", state)
 
     async def items(self, ref: str) -> tuple[SessionInfo, int, list[diff.Item]]:
         """The items of one version (``NAME@N`` or the latest), for comparing versions."""
