@@ -112,3 +112,48 @@ def test_bad_names_and_garbage_imports(tmp_path) -> None:
     garbage.write_bytes(b"\xff\xfe garbage")
     assert_clean_error(psp("import", str(garbage), "--name", "g", store=str(tmp_path), check=False), str(garbage))
     assert psp("ls", "--json", store=str(tmp_path)).stdout.strip() == "[]"
+
+
+async def test_versions_log_diff_restore_at_and_keys(
+    tmp_path, site: Site, cdp: CdpConnection, chromium: LaunchedBrowser, chromium_b: LaunchedBrowser
+) -> None:
+    store = str(tmp_path / "store")
+    env_keys = str(tmp_path / "keys")
+    os.environ["PSP_KEYRING"], saved = env_keys, os.environ["PSP_KEYRING"]
+    try:
+        async with browser_context(cdp) as source:
+            page = await source.new_page(f"{site.url()}/storage?local.theme=dark&local.big=" + "x" * 5000)
+            psp("capture", "--cdp", chromium.endpoint, "--context", source.id, "--name", "v", store=store)
+            await page.send("Runtime.evaluate", {"expression": "localStorage.setItem('theme', 'light')"})
+            second = json.loads(psp("capture", "--cdp", chromium.endpoint, "--context", source.id, "--name", "v",
+                                    "--json", store=store).stdout)
+        assert second["version"]["version"] == 2 and second["version"]["kind"] == "delta"
+
+        log = json.loads(psp("log", "v", "--json", store=store).stdout)
+        assert [(v["version"], v["kind"]) for v in log] == [(1, "full"), (2, "delta")]
+        assert all(isinstance(v["stored_bytes"], int) and v["stored_bytes"] > 0 and v["created_at"] > 0 for v in log)
+        assert log[1]["stored_bytes"] < log[0]["stored_bytes"]
+        assert "delta" in psp("log", "v", store=store).stdout
+
+        changes = psp("diff", "v@1", "v@2", store=store).stdout
+        assert "~ local_storage: localStorage 'theme'" in changes and "light" not in changes and "dark" not in changes
+        assert json.loads(psp("diff", "v@1", "v@2", "--json", store=store).stdout)["summary"]["local_storage"]["changed"] == 1
+
+        restored = json.loads(psp("restore", "v@1", "--cdp", chromium_b.endpoint, "--context", "new", "--json",
+                                  store=store).stdout)
+        assert restored["restored"]["local_storage"] == 2
+        assert_clean_error(psp("restore", "v@9", "--cdp", chromium_b.endpoint, store=store, check=False), "no version 9")
+
+        old_key = json.loads(psp("keys", "list", "--json", store=store).stdout)["keys"][0]["id"]
+        assert "new current key" in psp("keys", "rotate", store=store).stdout
+        keys = json.loads(psp("keys", "list", "--json", store=store).stdout)["keys"]
+        assert {k["id"]: k["versions"] for k in keys}[old_key] == 2
+        assert "re-sealed 2 version(s)" in psp("keys", "rewrap", store=store).stdout
+        keys = json.loads(psp("keys", "list", "--json", store=store).stdout)["keys"]
+        assert [k["versions"] for k in keys if k["current"]] == [2]
+        for root, _, files in os.walk(store):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as fh:
+                    assert b"dark" not in fh.read()
+    finally:
+        os.environ["PSP_KEYRING"] = saved

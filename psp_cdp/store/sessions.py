@@ -37,6 +37,7 @@ from ..errors import ConflictError, CorruptSnapshotError, PspError, SessionExist
 from ..snapshot import codec, diff
 from ..snapshot.model import BrowserSessionState, StateDelta
 from ..state import RestoreReport, capture_state, components, restore_state, run_hooks
+from ..state.pages import origin_of
 from .base import SessionInfo, Store, VersionInfo, check_name, prunable
 from .keys import Keyring
 
@@ -83,9 +84,10 @@ def split_ref(ref: str) -> tuple[str, int | None]:
 
 
 def _origins(state: BrowserSessionState) -> list[str]:
+    """Origins and cookie domains of a state, for listing; never a full URL (a query can hold a secret)."""
     origins = {s.origin for s in state.storage.local_storage}
     origins.update(c.domain.lstrip(".") for c in state.storage.cookies)
-    origins.update(t.navigation.current_url for t in state.history.tabs if t.navigation.current_url)
+    origins.update(origin_of(t.navigation.current_url) or "" for t in state.history.tabs)
     return sorted(o for o in origins if o)
 
 
