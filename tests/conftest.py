@@ -36,6 +36,7 @@ import trio
 from psp_cdp.cdp import CdpConnection, CdpSession, LaunchedBrowser, launch_chromium, open_cdp
 
 from .helpers import BrowserContext, browser_context
+from .redis_servers import RedisClusterServers, RedisServer
 from .site import Site
 
 #: Seconds an async test may run, fixtures included, unless marked ``time_limit``.
@@ -167,3 +168,32 @@ async def context(cdp: CdpConnection) -> AsyncIterator[BrowserContext]:
 async def page(context: BrowserContext) -> CdpSession:
     """A blank tab in this test's fresh context, attached, with the Page domain enabled."""
     return await context.new_page()
+
+
+# -- Redis servers (tests/redis_servers.py), started when a test first asks for them ---------
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A standalone redis-server on 127.0.0.1 shared by the test session; tests use their own key prefix."""
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    """``redis://127.0.0.1:PORT/0`` of :func:`redis_server`."""
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """A three-master Redis Cluster on 127.0.0.1 shared by the test session."""
+    with RedisClusterServers(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: RedisClusterServers) -> str:
+    """``redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`` of :func:`redis_cluster`."""
+    return redis_cluster.url

@@ -34,7 +34,7 @@ import shutil
 import struct
 import time
 
-from ..errors import ConflictError, SessionExistsError, StoreError, VersionNotFoundError
+from ..errors import ConflictError, SessionExistsError, SessionNotFoundError, StoreError, VersionNotFoundError
 from .base import SessionInfo, Store, VersionInfo, check_name, new_session_id
 
 __all__ = ["FilesystemStore"]
@@ -249,7 +249,13 @@ class FilesystemStore(Store):
         self._write_record(info)
         claim = _write_temp(self._names, name, info.id.encode("ascii") + b"\n")
         try:
-            os.link(claim, os.path.join(self._names, name))
+            try:
+                os.link(claim, os.path.join(self._names, name))
+            except FileExistsError:
+                if self.find(name) is not None:  # a lookup also clears an expired session's name
+                    raise
+                self._unclaim_stale(name)
+                os.link(claim, os.path.join(self._names, name))
         except FileExistsError:
             shutil.rmtree(directory, ignore_errors=True)
             raise SessionExistsError(f"a session named {name!r} exists already") from None
@@ -258,12 +264,24 @@ class FilesystemStore(Store):
         _fsync_dir(self._names)
         return info
 
+    def _unclaim_stale(self, name: str) -> None:
+        """Drop a name whose session is gone (removed, or its record never written)."""
+        session_id = self._id_for_name(name)
+        if session_id is not None and not os.path.exists(os.path.join(self._session_dir(session_id), _RECORD)):
+            _unlink(os.path.join(self._names, name))
+
+    def _check_exists(self, info: SessionInfo) -> None:
+        if not os.path.isdir(self._versions_dir(info)):
+            raise SessionNotFoundError(info.name)
+
     def update(self, info: SessionInfo) -> SessionInfo:
+        self._check_exists(info)
         info.updated_at = time.time()
         self._write_record(info)
         return info
 
     def write_version(self, info: SessionInfo, version: VersionInfo, blob: bytes) -> VersionInfo:
+        self._check_exists(info)
         directory = self._versions_dir(info)
         numbers = self._numbers(info)
         if (numbers[-1] if numbers else 0) != version.version - 1:
@@ -274,7 +292,7 @@ class FilesystemStore(Store):
         except FileExistsError:
             raise ConflictError(info.name, version.version) from None
         except FileNotFoundError:
-            raise StoreError(f"session {info.name!r} was removed meanwhile") from None
+            raise SessionNotFoundError(info.name) from None
         finally:
             _unlink(tmp)
         _fsync_dir(directory)
