@@ -173,3 +173,29 @@ def test_two_processes_racing_for_one_name_make_one_session(tmp_path) -> None:
     store = FilesystemStore(str(tmp_path))
     assert [s.name for s in store.list()] == ["same"]
     assert len(os.listdir(tmp_path / "sessions")) == 1
+
+
+async def test_a_session_of_the_unversioned_layout_becomes_version_1(tmp_path) -> None:
+    import json as json_module
+
+    import lz4.frame
+
+    state = _state("legacy")
+    fragment = state.SerializeToString()
+    chunk = lz4.frame.compress(fragment, content_checksum=True, store_size=True)
+    format_2 = b"PSPS\x02\x01\x00\x00" + len(chunk).to_bytes(4, "big") + b"\x01" + chunk
+    session_dir = tmp_path / "sessions" / ("a" * 32)
+    session_dir.mkdir(parents=True)
+    (session_dir / "state.psp").write_bytes(format_2)
+    record = {"id": "a" * 32, "name": "old", "created_at": 1.0, "updated_at": 2.0, "size": len(format_2),
+              "components": {"cookies": 1}, "origins": ["example.com"], "captured_at": 1700000000.0}
+    (session_dir / "session.json").write_text(json_module.dumps(record))
+    (tmp_path / "names").mkdir()
+    (tmp_path / "names" / "old").write_text("a" * 32 + "\n")
+    sessions = Sessions(FilesystemStore(str(tmp_path)))
+    info, loaded = await sessions.load("old")
+    assert loaded == state and info.head == 1 and info.components == {"cookies": 1}
+    assert not (session_dir / "state.psp").exists()
+    await sessions.rewrap("old")
+    assert [v.cipher for v in (await sessions.versions("old"))[1]] == ["aes-256-gcm"]
+    assert (await sessions.load("old@1"))[1] == state

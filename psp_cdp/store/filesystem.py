@@ -40,6 +40,8 @@ from .base import SessionInfo, Store, VersionInfo, check_name, new_session_id
 __all__ = ["FilesystemStore"]
 
 _RECORD = "session.json"
+#: The single state file of the earlier, unversioned layout; adopted as version 1 when met.
+_LEGACY_STATE = "state.psp"
 _VERSIONS = "versions"
 _ENVELOPE = b"PSPV"
 _META_LEN = struct.Struct(">I")
@@ -147,12 +149,13 @@ class FilesystemStore(Store):
         path = os.path.join(self._session_dir(session_id), _RECORD)
         try:
             with open(path, "rb") as fh:
-                info = SessionInfo.from_dict(json.loads(fh.read()))
+                data = json.loads(fh.read())
+            info = SessionInfo.from_dict(data)
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as exc:
             raise StoreError(f"{path}: damaged session record ({exc})") from None
-        versions = self._numbers(info)
+        versions = self._numbers(info) or self._adopt_legacy_state(info, data)
         head = None
         if versions:
             try:
@@ -164,6 +167,29 @@ class FilesystemStore(Store):
             self.delete(info)
             return None
         return info
+
+    def _adopt_legacy_state(self, info: SessionInfo, record: dict) -> list[int]:
+        """A session of an earlier layout (one ``state.psp``, unversioned) becomes version 1."""
+        legacy = os.path.join(self._session_dir(info.id), _LEGACY_STATE)
+        try:
+            with open(legacy, "rb") as fh:
+                blob = fh.read()
+        except FileNotFoundError:
+            return []
+        version = VersionInfo(
+            1,
+            created_at=record.get("updated_at") or time.time(),
+            components=record.get("components") or {},
+            origins=record.get("origins") or [],
+            captured_at=record.get("captured_at"),
+        )
+        os.makedirs(self._versions_dir(info), mode=0o700, exist_ok=True)
+        try:
+            self.write_version(info, version, blob)
+        except ConflictError:
+            pass  # adopted meanwhile by another process
+        _unlink(legacy)
+        return self._numbers(info)
 
     @staticmethod
     def _expired(info: SessionInfo, head: VersionInfo | None) -> bool:
