@@ -168,7 +168,7 @@ async def test_values_never_appear_in_clear_in_the_store(sessions: Sessions, sto
 def _everything_stored(sessions: Sessions, spec: str) -> list[bytes]:
     if "://" not in spec:
         return [p.read_bytes() for p in __import__("pathlib").Path(spec).rglob("*") if p.is_file()]
-    client = sessions.store._client  # type: ignore[attr-defined]
+    client = sessions.store.client  # type: ignore[attr-defined]
     values = []
     for key in client.scan_iter(match="*", count=1000):
         kind = client.type(key)
