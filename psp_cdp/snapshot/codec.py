@@ -9,7 +9,8 @@ Container, format 3 (all integers big-endian)::
     6       1     kind: 0 = a whole state (BrowserSessionState), 1 = a delta (StateDelta)
     7       1     cipher: 0 = none, 1 = AES-256-GCM, 2 = ChaCha20-Poly1305
     8       8     key id (the first 8 bytes of the key's fingerprint; zero if not sealed)
-    16      16    salt (random per container; zero if not sealed)
+    16      16    sealed: salt (random per container); not sealed: a CRC-32 of
+                  bytes 0-15, then 12 zero bytes
     32      ...   chunks, each:
                     4     payload length n
                     1     chunk flags: bit 0 = final chunk
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -157,6 +159,8 @@ def read_header(data: bytes | memoryview) -> Header:
         raise CorruptSnapshotError(f"unknown snapshot kind {kind}")
     if cipher not in CIPHERS or (cipher != 0) != bool(flags & _FLAG_SEALED):
         raise CorruptSnapshotError(f"unknown or inconsistent cipher {cipher}")
+    if not cipher and bytes(data[16:32]) != zlib.crc32(bytes(data[:16])).to_bytes(4, "big") + bytes(12):
+        raise CorruptSnapshotError("damaged snapshot header (checksum mismatch)")
     return Header(
         version,
         bool(flags & _FLAG_LZ4),
@@ -202,7 +206,8 @@ def iter_encode(
 def _header(kind: int, compress: bool, seal: Seal | None) -> bytes:
     flags = (_FLAG_LZ4 if compress else 0) | (_FLAG_SEALED if seal else 0)
     if seal is None:
-        return _HEADER.pack(MAGIC, FORMAT_VERSION, flags, kind, 0, bytes(8), bytes(16))
+        start = _HEADER.pack(MAGIC, FORMAT_VERSION, flags, kind, 0, bytes(8), bytes(16))[:16]
+        return start + zlib.crc32(start).to_bytes(4, "big") + bytes(12)
     key_id = bytes.fromhex(seal.key_id)
     return _HEADER.pack(MAGIC, FORMAT_VERSION, flags, kind, _CIPHER_IDS[seal.cipher], key_id, os.urandom(16))
 
@@ -327,6 +332,8 @@ def _chunks(data: bytes | memoryview, offset: int) -> Iterator[tuple[int, memory
         if offset + _CHUNK.size > len(view):
             raise CorruptSnapshotError("truncated snapshot: it ends before its final chunk")
         length, chunk_flags = _CHUNK.unpack_from(view, offset)
+        if chunk_flags & ~_FINAL:
+            raise CorruptSnapshotError(f"unknown chunk flags {chunk_flags:#x} in chunk {index}")
         offset += _CHUNK.size
         if offset + length > len(view):
             raise CorruptSnapshotError("truncated snapshot: a chunk is cut short")

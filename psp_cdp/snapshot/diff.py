@@ -188,7 +188,9 @@ def items(state: BrowserSessionState) -> list[Item]:
         if name is None:
             add(_key(b"R", record.store, _ser(record.key)), _ser(record))
         else:
-            anonymous = IndexedDBRecord(key=record.key, value=record.value)
+            anonymous = IndexedDBRecord()
+            anonymous.CopyFrom(record)
+            anonymous.ClearField("store")
             add(_key(b"R", *name, _ser(record.key)), _ser(anonymous))
     for entry in storage.cache_entries:
         name = caches.get(entry.cache)
