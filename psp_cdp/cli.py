@@ -11,6 +11,7 @@ import argparse
 import getpass
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +35,7 @@ from .state.auth import (
 )
 from .state.pages import origin_of
 from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags
-from .store.sessions import CIPHERS, FULL_EVERY
+from .store.sessions import CIPHERS, FULL_EVERY, Captured
 from .store.keys import Keyring
 
 __all__ = ["main"]
@@ -461,6 +462,43 @@ async def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_watch(args: argparse.Namespace) -> int:
+    check_name(args.name)
+    sessions = _sessions(args)
+    stop = trio.Event()
+
+    def started(captured: Captured) -> None:
+        assert captured.version is not None
+        print(f"watching {captured.info.name}: {_version_line(captured.version)}; Ctrl-C to stop", flush=True)
+
+    def written(captured: Captured, batch: set[str]) -> None:
+        assert captured.version is not None
+        print(f"{_version_line(captured.version)}: {', '.join(sorted(batch))} changed", flush=True)
+
+    async def on_signal() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                stop.set()
+                return
+
+    async with open_cdp(args.cdp) as connection, trio.open_nursery() as nursery:
+        nursery.start_soon(on_signal)
+        count = await sessions.watch(
+            connection,
+            args.name,
+            context=args.context,
+            cookie_interval=args.cookie_interval,
+            debounce=args.debounce,
+            stop=stop,
+            started=started,
+            written=written,
+            **_policy(args),
+        )
+        nursery.cancel_scope.cancel()
+    print(f"stopped; {count} version(s) written")
+    return 0
+
+
 async def cmd_keys_list(args: argparse.Namespace) -> int:
     keyring = Keyring()
     ids = await trio.to_thread.run_sync(keyring.ids)
@@ -599,6 +637,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reveal", action="store_true", help="also print the password")
     p.add_argument("--json", action="store_true", help="print JSON")
     credentials_action("clear", cmd_credentials_clear, "remove a session's credentials")
+
+    p = command("watch", cmd_watch, "keep a session up to date with a browser: a new version whenever its state changes")
+    p.add_argument("--cdp", required=True, metavar="URL", help=cdp_help)
+    p.add_argument("--name", required=True, help="session name")
+    p.add_argument("--context", metavar="ID", help="browser context id (default: the default context)")
+    p.add_argument("--cookie-interval", type=float, default=2.0, metavar="S", help="read cookies every S seconds (default 2)")
+    p.add_argument("--debounce", type=float, default=0.5, metavar="S", help="write once changes pause for S seconds (default 0.5)")
+    versioning(p)
 
     p = command("log", cmd_log, "list the versions of a session")
     p.add_argument("ref", metavar="NAME", help="session name or id")

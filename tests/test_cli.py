@@ -157,3 +157,46 @@ async def test_versions_log_diff_restore_at_and_keys(
                     assert b"dark" not in fh.read()
     finally:
         os.environ["PSP_KEYRING"] = saved
+
+
+async def test_watch_writes_a_delta_per_change_and_stops_cleanly(
+    tmp_path, site: Site, cdp: CdpConnection, chromium: LaunchedBrowser
+) -> None:
+    import signal
+
+    import trio
+
+    store = str(tmp_path / "store")
+    async with browser_context(cdp) as source:
+        page = await source.new_page(f"{site.url()}/storage?local.step=0")
+        watcher = subprocess.Popen(
+            [PSP, "watch", "--cdp", chromium.endpoint, "--context", source.id, "--name", "w", "--store", store,
+             "--cookie-interval", "0.5", "--debounce", "0.2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            first = await trio.to_thread.run_sync(watcher.stdout.readline)
+            assert first.startswith("watching w: version 1 (full"), first + watcher.stderr.read()
+            await page.send("Runtime.evaluate", {"expression": "localStorage.setItem('step', '1')"})
+            line = await trio.to_thread.run_sync(watcher.stdout.readline)
+            assert line.startswith("version 2 (delta") and "local_storage" in line, line
+            await page.send("Runtime.evaluate", {"expression": "document.cookie = 'seen=yes; path=/'"})
+            line = await trio.to_thread.run_sync(watcher.stdout.readline)
+            assert line.startswith("version 3 (") and "cookies" in line, line  # full or delta: the state is tiny
+            # A change right before SIGTERM is still written.
+            await page.send("Runtime.evaluate", {"expression": "localStorage.setItem('step', 'last')"})
+            await trio.sleep(0.05)
+            watcher.send_signal(signal.SIGTERM)
+            out, err = await trio.to_thread.run_sync(watcher.communicate, None, 30)
+        finally:
+            if watcher.poll() is None:
+                watcher.kill()
+    assert watcher.returncode == 0, err
+    assert out.strip().endswith("version(s) written"), out
+    log = json.loads(psp("log", "w", "--json", store=store).stdout)
+    assert [v["kind"] for v in log][:2] == ["full", "delta"] and len(log) >= 4
+    shown = json.loads(psp("show", "w", "--json", store=store).stdout)
+    assert [c["name"] for c in shown["cookies"]] == ["seen"]
+    exported = json.loads(psp("export", "w", "--format", "json", "-o", "-", store=store).stdout)
+    items = {i["key"]["text"]: i["value"]["text"] for s in exported["storage"]["localStorage"] for i in s["items"]}
+    assert items["step"] == "last"

@@ -27,21 +27,24 @@ import os
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
-from ..cdp import CdpConnection
+from ..cdp import CdpConnection, single_error
 from ..errors import ConflictError, CorruptSnapshotError, PspError, SessionExistsError, StoreError, UsageError, VersionNotFoundError
 from ..snapshot import codec, diff
 from ..snapshot.model import BrowserSessionState, StateDelta
 from ..state import RestoreReport, capture_state, components, restore_state, run_hooks
+from ..state.auth import discover_tokens
 from ..state.pages import origin_of
+from ..state.watch import ChangeTracker
 from .base import SessionInfo, Store, VersionInfo, check_name, prunable
 from .keys import Keyring
 
-__all__ = ["Sessions", "Captured", "summarize", "split_ref", "FULL_EVERY", "CIPHERS"]
+__all__ = ["Sessions", "Captured", "summarize", "split_ref", "carry_over", "FULL_EVERY", "CIPHERS"]
 
 #: A full version every this many versions, unless the session says otherwise.
 FULL_EVERY = 20
@@ -141,8 +144,13 @@ class Sessions:
         keep: int | None = None,
         ttl: float | None = None,
         full_every: int | None = None,
+        skip_unchanged: bool = False,
     ) -> tuple[SessionInfo, VersionInfo]:
-        """Store ``state`` as the next version of the session ``name`` (created if new)."""
+        """Store ``state`` as the next version of the session ``name`` (created if new).
+
+        With ``skip_unchanged``, a state that differs from the latest version only in
+        its capture time and report is not written; the latest version is given back.
+        """
         check_name(name)
         state = run_hooks("before_store", state)
         info = await self._io(self.store.find, name)
@@ -161,10 +169,11 @@ class Sessions:
             changed = True
         if changed:
             info = await self._io(self.store.update, info)
-        version = await self._io(self._write, info, state)
+        version = await self._io(self._write, info, state, skip_unchanged)
         return info.with_head(version), version
 
-    def _write(self, info: SessionInfo, state: BrowserSessionState) -> VersionInfo:
+    def _write(self, info: SessionInfo, state: BrowserSessionState, unchanged: bool = False) -> VersionInfo:
+        """Write ``state`` as the next version; with ``unchanged``, not if only its capture time differs."""
         child = diff.items(state)
         seal = None if self.cipher == "none" else codec.Seal(*self.keyring.current(), cipher=self.cipher)
         for _ in range(_REBASES):
@@ -180,6 +189,8 @@ class Sessions:
                 origins=_origins(state),
                 captured_at=state.timestamp / 1000 if state.timestamp else time.time(),
             )
+            if unchanged and head is not None and _content(diff.index(child)) == _content(self._parent(info, head).index):
+                return head  # nothing but the capture time and report changed
             blob = self._delta_blob(info, versions, version, child, seal) if head else None
             if blob is None:
                 version.kind, version.base, version.raw_bytes = "full", number, state.ByteSize()
@@ -362,18 +373,118 @@ class Sessions:
         keep: int | None = None,
         ttl: float | None = None,
         full_every: int | None = None,
+        carry: bool = False,
+        skip_unchanged: bool = False,
     ) -> Captured:
-        """Capture a browser context as the next version of the session ``name``."""
+        """Capture a browser context as the next version of the session ``name``.
+
+        With ``carry``, the components not captured (``only``/``skip``) keep what the
+        latest version holds, so capturing just what changed updates the session.
+        """
         check_name(name)
         state = await capture_state(
             connection, context=context, only=only, skip=skip, origins=origins, options=options
         )
+        if carry:
+            state = await self._carried_over(name, state)
         if not state.auth.HasField("credentials"):
             await self._keep_credentials(name, state)
         info, version = await self.save(
-            name, state, description=description, tags=tags, keep=keep, ttl=ttl, full_every=full_every
+            name,
+            state,
+            description=description,
+            tags=tags,
+            keep=keep,
+            ttl=ttl,
+            full_every=full_every,
+            skip_unchanged=skip_unchanged,
         )
         return Captured(info, state, version)
+
+    async def _carried_over(self, name: str, state: BrowserSessionState) -> BrowserSessionState:
+        """``state`` with what it did not capture taken from the latest version of ``name``."""
+        info = await self._io(self.store.find, name)
+        if info is None or not info.head:
+            return state
+        _, latest = await self._io(self._load, info, None)
+        return carry_over(latest, state)
+
+    async def watch(
+        self,
+        connection: CdpConnection,
+        name: str,
+        *,
+        context: str | None = None,
+        cookie_interval: float = 2.0,
+        debounce: float = 0.5,
+        max_delay: float = 5.0,
+        stop: trio.Event | None = None,
+        started: Callable[[Captured], Awaitable[None] | None] | None = None,
+        written: Callable[[Captured, set[str]], Awaitable[None] | None] | None = None,
+        **capture_options: Any,
+    ) -> int:
+        """Keep the session ``name`` up to date with a browser context until ``stop`` is set.
+
+        Captures once at the start, then again after each debounced batch of changes
+        (:class:`~psp_cdp.state.watch.ChangeTracker`), only the changed components,
+        carrying the rest over: each write is a small delta. Once ``stop`` is set, it
+        writes what changed since its last write and returns the number of versions
+        written. A browser that goes away ends it with :class:`BrowserClosedError`.
+        """
+        tracker = ChangeTracker(
+            connection, context=context, cookie_interval=cookie_interval, debounce=debounce, max_delay=max_delay
+        )
+        tracking = trio.CancelScope()
+
+        async def track(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            with tracking:
+                await tracker.run(task_status=task_status)
+
+        async def stop_tracking() -> None:
+            assert stop is not None
+            await stop.wait()
+            tracking.cancel()
+
+        written_count = 0
+        with single_error():
+            async with trio.open_nursery() as nursery:
+                await nursery.start(track)
+                if stop is not None:
+                    nursery.start_soon(stop_tracking)
+                try:
+                    async with tracker.ignoring_new_tabs():
+                        first = await self.capture(connection, name, context=context, **capture_options)
+                    written_count += 1
+                    assert first.version is not None
+                    last = first.version.version
+                    await _call(started, first)
+                    while True:
+                        try:
+                            batch = await tracker.changes()
+                        except trio.EndOfChannel:
+                            break
+                        async with tracker.ignoring_new_tabs():
+                            captured = await self.capture(
+                                connection,
+                                name,
+                                context=context,
+                                only=_recapture(batch),
+                                carry=True,
+                                skip_unchanged=True,
+                                **capture_options,
+                            )
+                        assert captured.version is not None
+                        if captured.version.version > last:
+                            last = captured.version.version
+                            written_count += 1
+                            await _call(written, captured, batch)
+                        else:
+                            # Nothing changed: what these components reported during the
+                            # capture was the capture itself (reading IndexedDB is reported).
+                            tracker.discard(batch)
+                finally:
+                    nursery.cancel_scope.cancel()
+        return written_count
 
     async def _keep_credentials(self, name: str, state: BrowserSessionState) -> None:
         """Carry the sealed credentials of the stored session ``name``, if any, over to ``state``."""
@@ -405,6 +516,48 @@ class Sessions:
             connection, state, context=context, only=only, skip=skip, clean=clean, options=options
         )
         return info, report
+
+
+#: What to capture again when a tracked component changed: the tabs component also
+#: holds each tab's sessionStorage and DOM state; auth tokens derive from the rest.
+_RECAPTURE = {"session_storage": ("tabs", "session_storage", "dom"), "tabs": ("tabs", "session_storage", "dom")}
+#: Item groups of psp_cdp.snapshot.diff that a registry component's capture fills.
+_ITEM_GROUPS = {"session_storage": "tabs", "dom": "tabs"}
+
+
+def _content(index: diff.Index) -> list[tuple[bytes, bytes]]:
+    """The items of a state that are not about its capture (time, report, source)."""
+    return [(key, index.hashes[key]) for key in index.keys if diff.component_of(key) != "capture"]
+
+
+def _recapture(batch: Iterable[str]) -> list[str]:
+    chosen = {"auth"}
+    for component in batch:
+        chosen.update(_RECAPTURE.get(component, (component,)))
+    return sorted(chosen)
+
+
+def carry_over(latest: BrowserSessionState, captured: BrowserSessionState) -> BrowserSessionState:
+    """``captured`` (of some components only) completed with the other components of ``latest``.
+
+    Auth tokens are found again over the whole result.
+    """
+    groups = {_ITEM_GROUPS.get(name, name) for name in captured.report.components} | {"capture", "auth"}
+    kept = [item for item in diff.items(latest) if diff.component_of(item[0]) not in groups]
+    fresh = [item for item in diff.items(captured) if diff.component_of(item[0]) in groups]
+    merged = diff.compose(kept + fresh)
+    known = {(t.type, t.domain, t.source) for t in merged.auth.tokens}
+    for token in discover_tokens(merged):
+        if (token.type, token.domain, token.source) not in known:
+            merged.auth.tokens.append(token)
+    return merged
+
+
+async def _call(callback, *args) -> None:  # type: ignore[no-untyped-def]
+    if callback is not None:
+        result = callback(*args)
+        if result is not None:
+            await result
 
 
 def _credentials(state: BrowserSessionState) -> bytes | None:
