@@ -175,6 +175,7 @@ class Sessions:
     def _write(self, info: SessionInfo, state: BrowserSessionState, unchanged: bool = False) -> VersionInfo:
         """Write ``state`` as the next version; with ``unchanged``, not if only its capture time differs."""
         child = diff.items(state)
+        child_index = diff.index(child)
         seal = None if self.cipher == "none" else codec.Seal(*self.keyring.current(), cipher=self.cipher)
         for _ in range(_REBASES):
             versions = self.store.versions(info)
@@ -189,7 +190,7 @@ class Sessions:
                 origins=_origins(state),
                 captured_at=state.timestamp / 1000 if state.timestamp else time.time(),
             )
-            if unchanged and head is not None and _content(diff.index(child)) == _content(self._parent(info, head).index):
+            if unchanged and head is not None and _content(child_index) == _content(self._parent(info, head).index):
                 return head  # nothing but the capture time and report changed
             blob = self._delta_blob(info, versions, version, child, seal) if head else None
             if blob is None:
@@ -202,7 +203,7 @@ class Sessions:
             break
         else:
             raise ConflictError(info.name, number)
-        self._remember(info, _Parent(number, diff.index(child), _credentials(state)))
+        self._remember(info, _Parent(number, child_index, _credentials(state)))
         doomed = prunable(self.store.versions(info), info.keep)
         if doomed:
             self.store.delete_versions(info, doomed)
@@ -245,8 +246,8 @@ class Sessions:
         if cached is not None and cached.version == head.version:
             return cached
         state_items, index = self._items(info, head.version)
-        state = diff.compose(state_items)
-        parent = _Parent(head.version, index, _credentials(state))
+        auth = [value for key, value in state_items if diff.component_of(key) == "auth"]
+        parent = _Parent(head.version, index, _credentials(BrowserSessionState.FromString(b"".join(auth))))
         self._remember(info, parent)
         return parent
 
