@@ -62,6 +62,7 @@ from google.protobuf.message import DecodeError, Message
 
 from ..errors import CorruptSnapshotError, SnapshotError, UsageError
 from .model import BrowserSessionState, StateDelta
+from .wire import length_delimited
 
 __all__ = [
     "MAGIC",
@@ -249,16 +250,16 @@ def _fragments(message: Message) -> Iterator[bytes]:
         light_holder = type(holder)()
         _copy_fields(holder, light_holder, skip=bulk)
         number = message.DESCRIPTOR.fields_by_name[holder_name].number
-        yield light.SerializeToString(deterministic=True) + _embedded(
+        yield light.SerializeToString(deterministic=True) + length_delimited(
             number, light_holder.SerializeToString(deterministic=True)
         )
-        wrap = lambda b: _embedded(number, b)  # noqa: E731
+        wrap = lambda b: length_delimited(number, b)  # noqa: E731
     for name in bulk:
         field_number = holder.DESCRIPTOR.fields_by_name[name].number
         parts: list[bytes] = []
         size = 0
         for item in getattr(holder, name):
-            parts.append(_embedded(field_number, item.SerializeToString(deterministic=True)))
+            parts.append(length_delimited(field_number, item.SerializeToString(deterministic=True)))
             size += len(parts[-1])
             if size >= CHUNK_SIZE:
                 yield wrap(b"".join(parts))
@@ -286,18 +287,6 @@ def _copy_fields(source: Message, target: Message, *, skip: tuple[str | None, ..
             setattr(target, field.name, value)
 
 
-def _embedded(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 # -- reading -------------------------------------------------------------------

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from ..errors import CorruptSnapshotError
+from .wire import length_delimited, varint
 from .model import BrowserSessionState, CacheEntry, DeltaItem, DOMString, IndexedDBRecord, OriginStorage, StateDelta, text
 
 __all__ = [
@@ -93,21 +94,13 @@ _KIND_COMPONENTS = {
 # -- keys ---------------------------------------------------------------------
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
 
 def _part(part: bytes | str | int) -> bytes:
     if isinstance(part, int):
         part = str(part)
     if isinstance(part, str):
         part = part.encode("utf-8", "surrogatepass")
-    return _varint(len(part)) + part
+    return varint(len(part)) + part
 
 
 def _key(kind: bytes, *parts: bytes | str | int) -> bytes:
@@ -139,9 +132,6 @@ def _all_parts(key: bytes) -> list[bytes]:
     return parts
 
 
-def _fragment(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
 
 # -- taking a state apart and back together -------------------------------------------
 
@@ -158,7 +148,7 @@ def items(state: BrowserSessionState) -> list[Item]:
 
     for fd, value in state.ListFields():
         if fd.number in (_STORAGE, _HISTORY):
-            add(_key(b"P", fd.number), _fragment(fd.number, b""))
+            add(_key(b"P", fd.number), length_delimited(fd.number, b""))
             continue
         single = BrowserSessionState()
         single.MergeFrom(_only(state, fd.name))
@@ -325,7 +315,7 @@ class Index:
 def _digest(pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
     digest = hashlib.blake2b(digest_size=16)
     for key, value_hash in pairs:
-        digest.update(_varint(len(key)))
+        digest.update(varint(len(key)))
         digest.update(key)
         digest.update(value_hash)
     return digest.digest()
