@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from ..errors import CorruptSnapshotError
-from .wire import length_delimited, varint
 from .model import BrowserSessionState, CacheEntry, DeltaItem, DOMString, IndexedDBRecord, OriginStorage, StateDelta, text
+from .wire import length_delimited, varint
 
 __all__ = [
     "Item",
