@@ -1020,3 +1020,32 @@ def test_a_delta_round_trips_through_the_container(
     if seal is not None:
         with pytest.raises(CorruptSnapshotError):
             codec.decode(blob, keys={_KEY_ID: _KEY}.__getitem__, context=b"psp session s1 version 5")
+
+
+def test_moved_items_travel_without_their_values() -> None:
+    """Records that only changed place (two databases read in the other order) carry no value."""
+    state = model.BrowserSessionState()
+    for db_id, name in ((1, "first"), (2, "second")):
+        database = state.storage.indexed_db.add(origin="https://a.test", name=_dom(name))
+        database.stores.add(id=db_id, name=_dom("s"))
+        for i in range(200):
+            state.storage.indexed_db_records.add(
+                store=db_id,
+                key=model.SerializedValue(encoding="structured-clone-v1", data=str(i).encode()),
+                value=model.SerializedValue(encoding="structured-clone-v1", data=b"v" * 500),
+            )
+    child = model.BrowserSessionState()
+    child.CopyFrom(state)
+    databases = list(child.storage.indexed_db)[::-1]
+    records = sorted(child.storage.indexed_db_records, key=lambda r: -r.store)
+    del child.storage.indexed_db[:], child.storage.indexed_db_records[:]
+    child.storage.indexed_db.extend(databases)
+    child.storage.indexed_db_records.extend(records)
+    parent_items, child_items = diff.items(state), diff.items(child)
+    delta = diff.diff(diff.index(parent_items), child_items)
+    assert diff.apply(parent_items, delta) == child_items
+    assert diff.compose(diff.apply(parent_items, delta)) == child
+    moved = [item for item in delta.items if item.moved]
+    assert len(moved) >= 200 and all(not item.value for item in moved)
+    assert delta.ByteSize() < 200 * 150  # keys only (its own and where it goes), never the 500-byte values
+    assert diff.delta_changes(diff.index(parent_items), delta) == {}

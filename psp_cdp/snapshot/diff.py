@@ -17,7 +17,7 @@ kind   key parts                                                   component
 ``R``  one IndexedDB record: database, store name, record key      indexed_db
 ``K``  CacheStorage cache: origin, storage key, name               cache_storage
 ``E``  one cache entry: cache, method, request URL                 cache_storage
-``T``  a tab (history, sessionStorage, DOM state): its position    tabs
+``T``  a tab (history, sessionStorage, DOM state): its target id   tabs
 =====  ==========================================================  ===============
 
 Records and entries are keyed by their database, store and cache names, not by the
@@ -192,7 +192,8 @@ def items(state: BrowserSessionState) -> list[Item]:
             anonymous.ClearField("cache")
             add(_key(b"E", *name, entry.request_method, entry.request_url), _ser(anonymous))
     for position, tab in enumerate(state.history.tabs):
-        add(_key(b"T", position), _ser(tab))
+        # A tab is known by its target id, which stays while the tab lives, wherever it is listed.
+        add(_key(b"T", tab.target_id) if tab.target_id else _key(b"T", "", position), _ser(tab))
     return out
 
 
@@ -343,11 +344,13 @@ def diff(parent: Index, child: list[Item], *, parent_version: int = 0) -> StateD
         moved = set(kept_after) - stay
     previous = b""
     for key, value in child:
-        if key in parent.hashes and key not in moved:
-            if parent.hashes[key] != child_hashes[key]:
-                delta.items.append(DeltaItem(key=key, value=value))
-        else:
+        same = parent.hashes.get(key) == child_hashes[key]
+        if key in moved:
+            delta.items.append(DeltaItem(key=key, after=previous, moved=True) if same else DeltaItem(key=key, value=value, after=previous))
+        elif key not in parent.hashes:
             delta.items.append(DeltaItem(key=key, value=value, after=previous))
+        elif not same:
+            delta.items.append(DeltaItem(key=key, value=value))
         previous = key
     return delta
 
@@ -367,12 +370,16 @@ def apply_indexed(parent: list[Item], parent_index: Index, delta: StateDelta) ->
         raise CorruptSnapshotError("the delta does not apply: its parent's content differs from what it was made against")
     removed = set(delta.removed)
     placed = {item.key for item in delta.items if item.HasField("after")}
+    moving: dict[bytes, bytes] = {}
     values: dict[bytes, bytes] = {}
     hashes: dict[bytes, bytes] = {}
     following: dict[bytes, bytes | None] = {}
     last = b""  # the start of the list
     for key, value in parent:
-        if key in removed or key in placed:
+        if key in removed:
+            continue
+        if key in placed:
+            moving[key] = value
             continue
         values[key] = value
         hashes[key] = parent_index.hashes[key]
@@ -388,6 +395,12 @@ def apply_indexed(parent: list[Item], parent_index: Index, delta: StateDelta) ->
         else:
             following[item.key] = following[item.after]
             following[item.after] = item.key
+        if item.moved:
+            if item.key not in moving:
+                raise CorruptSnapshotError("the delta moves an item its parent does not have")
+            values[item.key] = moving[item.key]
+            hashes[item.key] = parent_index.hashes[item.key]
+            continue
         values[item.key] = item.value
         hashes[item.key] = _hash(item.value)
     out: list[Item] = []
@@ -455,6 +468,8 @@ def delta_changes(parent: Index, delta: StateDelta) -> dict[str, dict[str, int]]
 
 def _delta_changes(parent: Index, delta: StateDelta) -> Iterator[Change]:
     for item in delta.items:
+        if item.moved:
+            continue  # the same content in another place: not a change of the state's content
         if item.key in parent.hashes:
             if parent.hashes[item.key] != _hash(item.value):
                 yield Change(component_of(item.key), "changed", "")
@@ -486,7 +501,7 @@ def describe(key: bytes) -> str:
     if kind == b"E" and len(parts) == 5:
         return f"cache entry {parts[3]} {parts[4]} in {_dom_name(_parts(key)[2])!r}"
     if kind == b"T":
-        return f"tab {int(parts[0]) + 1}"
+        return f"tab {parts[0][:8]}" if parts[0] else f"tab {int(parts[1]) + 1}"
     if kind == b"P":
         return BrowserSessionState.DESCRIPTOR.fields_by_number[int(parts[0])].name
     return " ".join(parts)

@@ -10,12 +10,12 @@ import trio
 from .. import __version__
 from ..cdp import CdpConnection
 from ..errors import BrowserClosedError, ProtocolError, StateError
-from ..snapshot.model import PROTOCOL_VERSION, BrowserSessionState
+from ..snapshot.model import PROTOCOL_VERSION, BrowserSessionState, StorageState, text
 from .cookies import cookie_origins, read_cookies
 from .pages import BrowserContext
 from .registry import CaptureContext, RestoreContext, RestoreReport, check_options, components, select
 
-__all__ = ["capture_state", "restore_state"]
+__all__ = ["capture_state", "restore_state", "stable_order"]
 
 
 async def capture_state(
@@ -52,7 +52,40 @@ async def capture_state(
                 await tab.release()
     if not selected & {"tabs", "session_storage"}:
         del state.history.tabs[:]
+    stable_order(state.storage)
     return state
+
+
+def stable_order(storage: StorageState) -> None:
+    """Put what a capture finds in no meaningful order into one stable order.
+
+    Origins are read concurrently, so the same browser state could come out with its
+    localStorage origins, databases and caches in another order each time, and every
+    record would look moved to the next version's delta. Origins are sorted; the
+    databases of an origin by name (their order is unspecified); the caches of an origin
+    keep theirs (``caches.keys()`` order is their creation order); records and entries
+    follow their database or cache, each keeping its own order.
+    """
+    _sort(storage.local_storage, lambda s: (s.origin, s.storage_key))
+    _sort(storage.indexed_db, lambda d: (d.origin, d.storage_key, text(d.name)))
+    _sort(storage.cache_storage, lambda c: (c.origin, c.storage_key))
+    store_rank = {store.id: rank for rank, store in enumerate(s for d in storage.indexed_db for s in d.stores)}
+    _sort(storage.indexed_db_records, lambda r: store_rank.get(r.store, len(store_rank)))
+    cache_rank = {cache.id: rank for rank, cache in enumerate(storage.cache_storage)}
+    _sort(storage.cache_entries, lambda e: cache_rank.get(e.cache, len(cache_rank)))
+
+
+def _sort(repeated, key) -> None:  # type: ignore[no-untyped-def]
+    """Sort a repeated message field in place, stably; untouched if already in order."""
+    keys = [key(item) for item in repeated]
+    if all(a <= b for a, b in zip(keys, keys[1:])):
+        return
+    ordered = [item for _, item in sorted(zip(keys, repeated), key=lambda pair: pair[0])]
+    copies = [type(item)() for item in ordered]
+    for copy, item in zip(copies, ordered):
+        copy.CopyFrom(item)
+    del repeated[:]
+    repeated.extend(copies)
 
 
 async def _attach_tabs(ctx: CaptureContext) -> None:

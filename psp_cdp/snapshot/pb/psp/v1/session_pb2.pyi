@@ -534,11 +534,13 @@ class StateDelta(_message.Message):
     def __init__(self, parent: _Optional[int] = ..., parent_digest: _Optional[bytes] = ..., digest: _Optional[bytes] = ..., removed: _Optional[_Iterable[bytes]] = ..., items: _Optional[_Iterable[_Union[DeltaItem, _Mapping]]] = ...) -> None: ...
 
 class DeltaItem(_message.Message):
-    __slots__ = ("key", "value", "after")
+    __slots__ = ("key", "value", "after", "moved")
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     AFTER_FIELD_NUMBER: _ClassVar[int]
+    MOVED_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     value: bytes
     after: bytes
-    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., after: _Optional[bytes] = ...) -> None: ...
+    moved: bool
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., after: _Optional[bytes] = ..., moved: _Optional[bool] = ...) -> None: ...
