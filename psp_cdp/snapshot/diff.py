@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from ..errors import CorruptSnapshotError
-from .model import BrowserSessionState, CacheEntry, DeltaItem, DOMString, IndexedDBRecord, OriginStorage, StateDelta, text
+from .model import BrowserSessionState, DeltaItem, DOMString, OriginStorage, StateDelta, text
 from .wire import length_delimited, varint
 
 __all__ = [
@@ -100,7 +100,8 @@ def _part(part: bytes | str | int) -> bytes:
         part = str(part)
     if isinstance(part, str):
         part = part.encode("utf-8", "surrogatepass")
-    return varint(len(part)) + part
+    size = len(part)
+    return (bytes((size,)) if size < 0x80 else varint(size)) + part
 
 
 def _key(kind: bytes, *parts: bytes | str | int) -> bytes:
@@ -173,24 +174,22 @@ def items(state: BrowserSessionState) -> list[Item]:
     caches = _unique_names((c.id, (c.origin, c.storage_key, _ser(c.name))) for c in storage.cache_storage)
     for cache in storage.cache_storage:
         add(_key(b"K", cache.origin, cache.storage_key, _ser(cache.name)), _ser(cache))
+    prefixes: dict[int, bytes] = {}
     for record in storage.indexed_db_records:
-        name = stores.get(record.store)
-        if name is None:
-            add(_key(b"R", record.store, _ser(record.key)), _ser(record))
+        prefix = prefixes.get(record.store)
+        if prefix is None:
+            name = stores.get(record.store)
+            prefix = prefixes[record.store] = _key(b"R", *name) if name else _key(b"R", record.store)
+        if record.store in stores:
+            add(prefix + _part(_ser(record.key)), _without_id(_ser(record)))
         else:
-            anonymous = IndexedDBRecord()
-            anonymous.CopyFrom(record)
-            anonymous.ClearField("store")
-            add(_key(b"R", *name, _ser(record.key)), _ser(anonymous))
+            add(prefix + _part(_ser(record.key)), _ser(record))
     for entry in storage.cache_entries:
         name = caches.get(entry.cache)
         if name is None:
             add(_key(b"E", entry.cache, entry.request_method, entry.request_url), _ser(entry))
         else:
-            anonymous = CacheEntry()
-            anonymous.CopyFrom(entry)
-            anonymous.ClearField("cache")
-            add(_key(b"E", *name, entry.request_method, entry.request_url), _ser(anonymous))
+            add(_key(b"E", *name, entry.request_method, entry.request_url), _without_id(_ser(entry)))
     for position, tab in enumerate(state.history.tabs):
         # A tab is known by its target id, which stays while the tab lives, wherever it is listed.
         add(_key(b"T", tab.target_id) if tab.target_id else _key(b"T", "", position), _ser(tab))
@@ -199,6 +198,16 @@ def items(state: BrowserSessionState) -> list[Item]:
 
 def _ser(message) -> bytes:  # type: ignore[no-untyped-def]
     return message.SerializeToString(deterministic=True)
+
+
+def _without_id(serialised: bytes) -> bytes:
+    """A record or entry without its field 1 (the store or cache id), which comes first when set."""
+    if not serialised or serialised[0] != 0x08:
+        return serialised
+    offset = 1
+    while serialised[offset] & 0x80:
+        offset += 1
+    return serialised[offset + 1 :]
 
 
 def _only(state: BrowserSessionState, name: str) -> BrowserSessionState:
@@ -255,46 +264,48 @@ def compose(state_items: Iterable[Item]) -> BrowserSessionState:
             elif kind == b"K":
                 storage.cache_storage.add().MergeFromString(value)
             elif kind == b"R":
-                records.append((key, _parts(key), value))
+                records.append((key, value))
             elif kind == b"E":
-                entries.append((key, _parts(key), value))
+                entries.append((key, value))
             elif kind == b"T":
                 state.history.tabs.add().MergeFromString(value)
             else:
                 raise CorruptSnapshotError(f"unknown item kind {kind!r}")
         if records:
-            stores = _ids_by_name(
+            stores = _unique_names(
                 (store.id, (db.origin, db.storage_key, _ser(db.name), _ser(store.name)))
                 for db in storage.indexed_db
                 for store in db.stores
             )
-            for _, parts, value in records:
-                record = storage.indexed_db_records.add()
-                record.MergeFromString(value)
-                if len(parts) == 5:
-                    record.store = _id_for(stores, parts[:4])
+            _add_flat(storage.indexed_db_records, records, b"R", stores, "store", 5)
         if entries:
-            caches = _ids_by_name((c.id, (c.origin, c.storage_key, _ser(c.name))) for c in storage.cache_storage)
-            for _, parts, value in entries:
-                entry = storage.cache_entries.add()
-                entry.MergeFromString(value)
-                if len(parts) == 5:
-                    entry.cache = _id_for(caches, parts[:3])
+            caches = _unique_names((c.id, (c.origin, c.storage_key, _ser(c.name))) for c in storage.cache_storage)
+            _add_flat(storage.cache_entries, entries, b"E", caches, "cache", 5)
     except DecodeError as exc:
         raise CorruptSnapshotError(f"a damaged item: {exc}") from None
     return state
 
 
-def _ids_by_name(pairs: Iterable[tuple[int, tuple[bytes | str, ...]]]) -> dict[tuple[bytes, ...], int]:
-    names = _unique_names(pairs)
-    return {tuple(p if isinstance(p, bytes) else p.encode("utf-8", "surrogatepass") for p in name): i for i, name in names.items()}
+def _add_flat(target, flat: list[Item], kind: bytes, names: dict[int, tuple[bytes | str, ...]], field: str, named_parts: int) -> None:  # type: ignore[no-untyped-def]
+    """Add records (or entries) to ``target``, giving each the id of the store (cache) its key names.
 
-
-def _id_for(ids: dict[tuple[bytes, ...], int], name: list[bytes]) -> int:
-    try:
-        return ids[tuple(name)]
-    except KeyError:
-        raise CorruptSnapshotError("an item names a database store or cache the state does not have") from None
+    A key starts with its store's name parts, so the id is found by that prefix; only a
+    key that matches none is parsed, to tell a record of an undeclared store (which
+    kept its id) from one naming a store the state lacks.
+    """
+    ids = {_key(kind, *name): ident for ident, name in names.items()}
+    lengths = sorted({len(prefix) for prefix in ids}, reverse=True)
+    for key, value in flat:
+        message = target.add()
+        message.MergeFromString(value)
+        for length in lengths:
+            ident = ids.get(key[:length])
+            if ident is not None:
+                setattr(message, field, ident)
+                break
+        else:
+            if len(_parts(key)) == named_parts:
+                raise CorruptSnapshotError("an item names a database store or cache the state does not have")
 
 
 # -- indexes, deltas ---------------------------------------------------------------
