@@ -7,7 +7,9 @@ imported from the script's own directory.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import random
 import statistics
 import threading
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ import trio
 
 from psp_cdp.cdp import CdpConnection, CdpSession
 
-__all__ = ["Origin", "serve_site", "goto", "evaluate", "page_targets", "stats", "ms", "kib"]
+__all__ = ["Origin", "serve_site", "goto", "evaluate", "page_targets", "json_blob", "WORDS", "stats", "ms", "kib"]
 
 
 @dataclass
@@ -73,6 +75,23 @@ async def page_targets(conn: CdpConnection, context_id: str | None) -> list[dict
     default = (await conn.send("Target.getBrowserContexts")).get("defaultBrowserContextId")
     want = context_id or default
     return [t for t in infos if t["type"] == "page" and t.get("browserContextId") == want]
+
+
+#: Words of the text the benchmarks generate, non-ASCII included.
+WORDS = "alpha beta gamma delta inbox thread message draft label folder user item price cart token cache " \
+        "settings theme layout locale café naïve 東京 Ünïcødé 🙂".split()
+
+
+def json_blob(rng: random.Random, size: int) -> str:
+    """About ``size`` characters of a JSON array of records: what a page's cached API answers look like."""
+    out, total = [], 0
+    while total < size:
+        record = {"id": rng.randrange(10**9), "name": " ".join(rng.choices(WORDS, k=rng.randint(1, 6))),
+                  "ts": 1_700_000_000_000 + rng.randrange(10**10), "ok": rng.random() < 0.5}
+        text = json.dumps(record, ensure_ascii=False)
+        out.append(text)
+        total += len(text) + 1
+    return ("[" + ",".join(out) + "]")[: max(size, 2)]
 
 
 def stats(samples: list[float]) -> dict[str, float]:

@@ -51,7 +51,7 @@ from psp_cdp.state.engine import capture_state, restore_state
 from psp_cdp.state.pages import BrowserContext
 from psp_cdp.state.registry import components
 
-from benchkit import Origin, evaluate, goto, kib, ms, page_targets, serve_site, stats
+from benchkit import WORDS, Origin, evaluate, goto, json_blob, kib, ms, page_targets, serve_site, stats
 
 CHROMIUM = "/usr/bin/chromium"
 ROUND_TIMEOUT = 60.0  # seconds, per psp_cdp step; a hung step fails the run instead of hanging it
@@ -131,21 +131,11 @@ TAB_PATHS = {
 #: Share of the localStorage volume each origin gets.
 LS_WEIGHTS = {"mail": 0.40, "docs": 0.25, "shop": 0.20, "admin": 0.15}
 LS_TARGET_BYTES = 1_000_000
-WORDS = "alpha beta gamma delta inbox thread message draft label folder user item price cart token cache " \
-        "settings theme layout locale café naïve 東京 Ünïcødé 🙂".split()
-
 
 def _value(rng: random.Random, size: int) -> str:
     kind = rng.random()
     if kind < 0.45:  # JSON-ish cache blob (compressible)
-        out, total = [], 0
-        while total < size:
-            record = {"id": rng.randrange(10**9), "name": " ".join(rng.choices(WORDS, k=rng.randint(1, 6))),
-                      "ts": 1_700_000_000_000 + rng.randrange(10**10), "ok": rng.random() < 0.5}
-            text = json.dumps(record, ensure_ascii=False)
-            out.append(text)
-            total += len(text) + 1
-        return ("[" + ",".join(out) + "]")[: max(size, 2)]
+        return json_blob(rng, size)
     if kind < 0.8:  # opaque token / base64 payload (incompressible)
         return base64.b64encode(rng.randbytes(max(1, size * 3 // 4))).decode()[:size]
     return " ".join(rng.choices(WORDS, k=max(1, size // 6)))[:size]  # prose with non-ASCII
