@@ -24,6 +24,7 @@ are never captured from the browser.
 from __future__ import annotations
 
 import os
+import random
 import re
 import time
 from collections import OrderedDict
@@ -50,8 +51,10 @@ __all__ = ["Sessions", "Captured", "summarize", "split_ref", "carry_over", "FULL
 FULL_EVERY = 20
 #: Ciphers a session can be sealed with ("none" stores blobs unsealed).
 CIPHERS = ("aes-256-gcm", "chacha20-poly1305", "none")
-#: Writers that keep colliding give up after this many rebases.
-_REBASES = 8
+#: Writers that keep colliding give up after this many rebases ...
+_REBASES = 32
+#: ... each after a random pause of up to this many seconds times the attempt (capped).
+_REBASE_PAUSE = 0.01
 #: Parent indexes kept in memory, for sessions written by this process.
 _CACHED_PARENTS = 8
 _REF_RE = re.compile(r"^(?P<name>.+?)@(?P<version>\d+)$")
@@ -177,7 +180,9 @@ class Sessions:
         child = diff.items(state)
         child_index = diff.index(child)
         seal = None if self.cipher == "none" else codec.Seal(*self.keyring.current(), cipher=self.cipher)
-        for _ in range(_REBASES):
+        for attempt in range(_REBASES):
+            if attempt:
+                time.sleep(random.uniform(0, _REBASE_PAUSE * min(attempt, 10)))  # let the other writer land
             versions = self.store.versions(info)
             head = versions[-1] if versions else None
             number = head.version + 1 if head else 1
