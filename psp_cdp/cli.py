@@ -541,6 +541,16 @@ async def cmd_keys_rewrap(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_daemon(args: argparse.Namespace) -> int:
+    import logging
+
+    from .daemon import run_daemon
+
+    logging.basicConfig(level=logging.INFO, format="psp daemon: %(levelname)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("psp_cdp.daemon.http").setLevel(logging.WARNING)
+    return await run_daemon(args.store, args.socket)
+
+
 # -- parser -----------------------------------------------------------------
 
 
@@ -676,6 +686,13 @@ def _parser() -> argparse.ArgumentParser:
         if name == "list":
             p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = command("daemon", cmd_daemon, "serve the control API (HTTP/1.1 and JSON) on a Unix socket until SIGTERM")
+    p.add_argument(
+        "--socket", metavar="PATH",
+        help="socket path (default: $PSP_SOCKET, else $XDG_RUNTIME_DIR/psp/psp.sock, else /run/psp/psp.sock); "
+        "ignored when systemd passes a socket (LISTEN_FDS)",
+    )
+
     p = command("rm", cmd_rm, "remove a session")
     p.add_argument("ref", metavar="NAME", help="session name or id")
 
@@ -710,6 +727,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("psp: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (psp show NAME | head): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
