@@ -1,1 +1,205 @@
-"""Layer 7: client libraries."""
+"""Clients of the psp daemon's control API, over its Unix socket.
+
+:class:`Client` is synchronous; :class:`AsyncClient` has the same methods as
+coroutines and runs under asyncio and under trio (httpx over anyio). Both speak
+the HTTP/1.1 JSON API of DESIGN.md; an error answer raises :class:`DaemonError`
+with the daemon's status and message, and a daemon that does not answer raises
+:class:`DaemonUnavailableError`::
+
+    from psp_cdp.client import Client
+
+    with Client() as psp:                     # $PSP_SOCKET, else the default socket
+        browser = psp.attach("http://127.0.0.1:9222")
+        psp.create_session("login")
+        psp.capture("login", browser["id"])
+        psp.restore("login", browser["id"], context="new")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..errors import PspError
+from ..store.base import SessionInfo, VersionInfo
+
+__all__ = ["Client", "AsyncClient", "DaemonError", "DaemonUnavailableError", "default_socket_path"]
+
+#: Seconds a request may take; captures and restores of large states take a while.
+TIMEOUT = 600.0
+
+
+class DaemonError(PspError):
+    """The daemon answered with an error status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{message} (HTTP {status})")
+        self.status = status
+        self.daemon_message = message
+
+
+class DaemonUnavailableError(PspError):
+    """No daemon answers on the socket."""
+
+
+def default_socket_path(environ: Mapping[str, str] = os.environ) -> str:
+    """``$PSP_SOCKET``, else ``$XDG_RUNTIME_DIR/psp/psp.sock``, else ``/run/psp/psp.sock`` (the system service)."""
+    if environ.get("PSP_SOCKET"):
+        return environ["PSP_SOCKET"]
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(runtime, "psp", "psp.sock") if runtime else "/run/psp/psp.sock"
+
+
+def _body(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _answer(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            message = response.json().get("message", response.text)
+        except ValueError:
+            message = response.text or response.reason_phrase
+        raise DaemonError(response.status_code, message)
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request, and how its answer becomes what the method returns."""
+
+    method: str
+    path: str
+    params: Any = None
+    json: Any = None
+    parse: Callable[[Any], Any] = lambda answer: answer
+
+
+def _sessions(answer: Any) -> list[SessionInfo]:
+    return [SessionInfo.from_dict(s) for s in answer]
+
+
+def _versions(answer: Any) -> list[VersionInfo]:
+    return [VersionInfo.from_dict(v) for v in answer]
+
+
+class _Api:
+    """The calls of the control API. Each method builds a request and hands it to ``_send``:
+    :class:`Client` answers at once, :class:`AsyncClient` gives a coroutine."""
+
+    socket: str
+
+    def _send(self, call: _Call) -> Any:
+        raise NotImplementedError
+
+    def health(self) -> Any:
+        """``{"status": "ok"}``."""
+        return self._send(_Call("GET", "/v1/health"))
+
+    def version(self) -> Any:
+        """The API's protocol version and the daemon's capabilities."""
+        return self._send(_Call("GET", "/v1/version"))
+
+    def sessions(self, tags: Mapping[str, str] | None = None) -> Any:
+        """Every session (with all of ``tags``): a list of SessionInfo."""
+        params = {"tag": [f"{k}={v}" for k, v in tags.items()]} if tags else None
+        return self._send(_Call("GET", "/v1/sessions", params=params, parse=_sessions))
+
+    def session(self, ref: str) -> Any:
+        """One session, by name or id: a SessionInfo."""
+        return self._send(_Call("GET", f"/v1/sessions/{ref}", parse=SessionInfo.from_dict))
+
+    def create_session(self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None) -> Any:
+        body = _body(name=name, description=description, tags=dict(tags) if tags else None)
+        return self._send(_Call("POST", "/v1/sessions", json=body, parse=SessionInfo.from_dict))
+
+    def update_session(self, ref: str, **fields: Any) -> Any:
+        """Change description, tags, keep, ttl or full_every."""
+        return self._send(_Call("PATCH", f"/v1/sessions/{ref}", json=_body(**fields), parse=SessionInfo.from_dict))
+
+    def delete_session(self, ref: str) -> Any:
+        return self._send(_Call("DELETE", f"/v1/sessions/{ref}"))
+
+    def versions(self, ref: str) -> Any:
+        """The session's versions, oldest first: a list of VersionInfo."""
+        return self._send(_Call("GET", f"/v1/sessions/{ref}/versions", parse=_versions))
+
+    def attach(self, cdp: str) -> Any:
+        """Attach the daemon to a browser endpoint; its description, with the ``id`` to use."""
+        return self._send(_Call("POST", "/v1/browsers", json={"cdp": cdp}))
+
+    def browsers(self) -> Any:
+        return self._send(_Call("GET", "/v1/browsers"))
+
+    def detach(self, browser: str) -> Any:
+        return self._send(_Call("DELETE", f"/v1/browsers/{browser}"))
+
+    def capture(self, ref: str, browser: str, *, context: str | None = None, only: list[str] | None = None,
+                skip: list[str] | None = None) -> Any:
+        """Capture a browser (context) as the next version of the session."""
+        body = _body(browser=browser, context=context, only=only, skip=skip)
+        return self._send(_Call("POST", f"/v1/sessions/{ref}/capture", json=body))
+
+    def restore(self, ref: str, browser: str, *, version: int | None = None, context: str | None = None,
+                only: list[str] | None = None, skip: list[str] | None = None, clean: bool | None = None) -> Any:
+        """Restore a version (default: the latest) into a browser (context); the restore report."""
+        body = _body(browser=browser, version=version, context=context, only=only, skip=skip, clean=clean)
+        return self._send(_Call("POST", f"/v1/sessions/{ref}/restore", json=body))
+
+
+class Client(_Api):
+    """The synchronous client."""
+
+    def __init__(self, socket: str | None = None, *, timeout: float = TIMEOUT) -> None:
+        self.socket = socket or default_socket_path()
+        self._http = httpx.Client(
+            transport=httpx.HTTPTransport(uds=self.socket), base_url="http://psp", timeout=timeout
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, call: _Call) -> Any:
+        try:
+            response = self._http.request(call.method, call.path, params=call.params, json=call.json)
+        except httpx.TransportError as exc:
+            raise DaemonUnavailableError(f"no psp daemon answers on {self.socket}: {exc}") from None
+        return call.parse(_answer(response))
+
+
+class AsyncClient(_Api):
+    """The asynchronous client: the methods of :class:`Client`, awaited; under asyncio or trio."""
+
+    def __init__(self, socket: str | None = None, *, timeout: float = TIMEOUT) -> None:
+        self.socket = socket or default_socket_path()
+        self._http = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=self.socket), base_url="http://psp", timeout=timeout
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _send(self, call: _Call) -> Any:
+        try:
+            response = await self._http.request(call.method, call.path, params=call.params, json=call.json)
+        except httpx.TransportError as exc:
+            raise DaemonUnavailableError(f"no psp daemon answers on {self.socket}: {exc}") from None
+        return call.parse(_answer(response))

@@ -1,0 +1,295 @@
+"""The control API's endpoints: :data:`ROUTES`, the one table both served and documented.
+
+A session ``{id}`` in a path is a session id or a session name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from .. import __version__
+from ..state import components
+from ..store import SessionInfo, Sessions, parse_tags
+from ..store.sessions import CIPHERS
+from .app import ApiError, Query, Request, Response, Route, WebSocket
+from .browsers import Browsers
+from .events import Events
+from .schema import ref
+
+__all__ = ["PROTOCOL_VERSION", "Daemon", "ROUTES"]
+
+#: Semantic version of the control API (not of the package).
+PROTOCOL_VERSION = "1.0.0"
+STORES = ["filesystem", "redis", "redis+cluster"]
+
+
+@dataclass
+class Daemon:
+    """What every handler works with."""
+
+    sessions: Sessions
+    browsers: Browsers
+    events: Events = field(default_factory=Events)
+    #: The OpenAPI document, made on first request.
+    openapi: dict[str, Any] | None = None
+
+    async def io(self, function, *args):  # type: ignore[no-untyped-def]
+        return await trio.to_thread.run_sync(function, *args)
+
+    async def session(self, ref: str) -> SessionInfo:
+        """The session with that id or name (404 if none)."""
+        return await self.io(self.sessions.store.get, ref)
+
+
+# -- meta ----------------------------------------------------------------------------
+
+
+async def health(daemon: Daemon, request: Request) -> Any:
+    return {"status": "ok"}
+
+
+async def version(daemon: Daemon, request: Request) -> Any:
+    return {
+        "protocol": PROTOCOL_VERSION,
+        "psp_cdp": __version__,
+        "capabilities": {
+            "components": [c.name for c in components()],
+            "stores": list(STORES),
+            "encryption": [c for c in CIPHERS if c != "none"],
+            "recording": False,
+            "events": True,
+        },
+    }
+
+
+async def openapi(daemon: Daemon, request: Request) -> Any:
+    from .openapi import document
+
+    if daemon.openapi is None:
+        daemon.openapi = document(ROUTES)
+    return daemon.openapi
+
+
+# -- sessions ------------------------------------------------------------------------
+
+
+async def list_sessions(daemon: Daemon, request: Request) -> Any:
+    tags = parse_tags(request.query.get("tag"))
+    listing = await daemon.sessions.list(tags)
+    return [s.as_dict() for s in listing]
+
+
+async def create_session(daemon: Daemon, request: Request) -> Any:
+    body = request.body
+    store = daemon.sessions.store
+    info = await daemon.io(lambda: store.create(body["name"], description=body.get("description", ""), tags=body.get("tags")))
+    info = await daemon.session(info.id)
+    daemon.events.publish("created", info.as_dict())
+    return Response(201, info.as_dict(), {"location": f"/v1/sessions/{info.id}"})
+
+
+async def get_session(daemon: Daemon, request: Request) -> Any:
+    return (await daemon.session(request.params["id"])).as_dict()
+
+
+async def patch_session(daemon: Daemon, request: Request) -> Any:
+    info = await daemon.session(request.params["id"])
+    body = request.body
+    for name in ("description", "keep", "ttl", "full_every"):
+        if name in body:
+            setattr(info, name, body[name])
+    if "tags" in body:
+        info.tags = dict(body["tags"])
+    await daemon.io(daemon.sessions.store.update, info)
+    info = await daemon.session(info.id)
+    daemon.events.publish("updated", info.as_dict())
+    return info.as_dict()
+
+
+async def delete_session(daemon: Daemon, request: Request) -> Any:
+    info = await daemon.session(request.params["id"])
+    await daemon.sessions.delete(info.id)
+    daemon.events.publish("deleted", info.as_dict())
+    return Response(204)
+
+
+async def list_versions(daemon: Daemon, request: Request) -> Any:
+    info = await daemon.session(request.params["id"])
+    _, versions = await daemon.sessions.versions(info.id)
+    return [v.as_dict() for v in versions]
+
+
+async def capture(daemon: Daemon, request: Request) -> Any:
+    body = request.body
+    info = await daemon.session(request.params["id"])
+    browser = daemon.browsers.get(body["browser"])
+    async with browser.lock:
+        connection = browser.require()
+        captured = await daemon.sessions.capture(
+            connection, info.name, context=body.get("context"), only=body.get("only"), skip=body.get("skip")
+        )
+    written = captured.version
+    assert written is not None
+    session = captured.info.as_dict()
+    daemon.events.publish("version", session, version=written.as_dict())
+    report = captured.state.report
+    return {
+        "version": written.version,
+        "kind": written.kind,
+        "stored_bytes": written.stored_bytes,
+        "session": session,
+        "origins_covered": list(report.origins_covered),
+        "uncovered": [{"what": u.what, "reason": u.reason} for u in report.uncovered],
+    }
+
+
+async def restore(daemon: Daemon, request: Request) -> Any:
+    body = request.body
+    info = await daemon.session(request.params["id"])
+    if not info.head:
+        raise ApiError(409, f"session {info.name!r} has no captured state yet")
+    browser = daemon.browsers.get(body["browser"])
+    number = body.get("version")
+    target = f"{info.id}@{number}" if number is not None else info.id
+    async with browser.lock:
+        connection = browser.require()
+        restored, report = await daemon.sessions.restore(
+            connection,
+            target,
+            context=body.get("context"),
+            only=body.get("only"),
+            skip=body.get("skip"),
+            clean=bool(body.get("clean", False)),
+        )
+    return {"id": restored.id, "name": restored.name, "version": restored.head, **report.as_dict()}
+
+
+# -- browsers ------------------------------------------------------------------------
+
+
+async def attach_browser(daemon: Daemon, request: Request) -> Any:
+    browser = await daemon.browsers.attach(request.body["cdp"])
+    return Response(201, browser.as_dict(), {"location": f"/v1/browsers/{browser.id}"})
+
+
+async def list_browsers(daemon: Daemon, request: Request) -> Any:
+    return [b.as_dict() for b in daemon.browsers.list()]
+
+
+async def get_browser(daemon: Daemon, request: Request) -> Any:
+    return daemon.browsers.get(request.params["id"]).as_dict()
+
+
+async def detach_browser(daemon: Daemon, request: Request) -> Any:
+    await daemon.browsers.detach(request.params["id"])
+    return Response(204)
+
+
+# -- events --------------------------------------------------------------------------
+
+
+async def events(daemon: Daemon, socket: WebSocket) -> None:
+    """Send each session event as one JSON text message until either side closes."""
+    refs = set(socket.query.get("session", ())) or None
+    with daemon.events.subscribe(refs) as subscriber:
+        await socket.accept()
+        async with trio.open_nursery() as nursery:
+
+            async def until_client_goes() -> None:
+                while True:
+                    message = await socket.receive()
+                    if message is None:
+                        nursery.cancel_scope.cancel()
+                        return
+                    try:
+                        json.loads(message)
+                    except ValueError:
+                        pass  # nothing is asked of clients yet; what they send is ignored
+
+            nursery.start_soon(until_client_goes)
+            async for event in subscriber.receive:
+                await socket.send_json(event)
+            nursery.cancel_scope.cancel()
+        if not socket.closed:
+            if subscriber.overflowed:
+                await socket.close(1013, "too slow: more events than the buffer holds went unread")
+            else:
+                await socket.close(1001, "the daemon is stopping")
+
+
+# -- the table -----------------------------------------------------------------------
+
+_ID = "session id or name"
+_SESSION_ERRORS = (404,)
+_BODY_ERRORS = (400, 413, 422)
+
+ROUTES: list[Route] = [
+    Route("GET", "/v1/health", health, "health", "Whether the daemon answers", response=ref("Health"), tag="meta"),
+    Route(
+        "GET", "/v1/version", version, "version", "Protocol version and capabilities",
+        response=ref("Version"), tag="meta",
+        description="`protocol` follows semantic versioning: clients check its major version and degrade gracefully "
+        "on the capabilities this daemon lacks.",
+    ),
+    Route("GET", "/v1/openapi.json", openapi, "openapi", "This document", response={"type": "object"}, tag="meta"),
+    Route(
+        "GET", "/v1/sessions", list_sessions, "listSessions", "List sessions",
+        query=(Query("tag", {"type": "string", "pattern": "^[^=]+=", "description": "KEY=VALUE"},
+                     "only sessions with this tag (KEY=VALUE; repeatable: all must match)", repeatable=True),),
+        response={"type": "array", "items": ref("Session")}, errors=(422,), tag="sessions",
+    ),
+    Route(
+        "POST", "/v1/sessions", create_session, "createSession", "Create a session (without versions)",
+        body=ref("NewSession"), status=201, response=ref("Session"), errors=(*_BODY_ERRORS, 409), tag="sessions",
+    ),
+    Route("GET", "/v1/sessions/{id}", get_session, "getSession", "Describe a session",
+          response=ref("Session"), errors=_SESSION_ERRORS, tag="sessions"),
+    Route(
+        "PATCH", "/v1/sessions/{id}", patch_session, "updateSession", "Change a session's description, tags or policy",
+        body=ref("SessionPatch"), response=ref("Session"), errors=(*_BODY_ERRORS, 404), tag="sessions",
+    ),
+    Route("DELETE", "/v1/sessions/{id}", delete_session, "deleteSession", "Remove a session and all its versions",
+          status=204, errors=_SESSION_ERRORS, tag="sessions"),
+    Route(
+        "GET", "/v1/sessions/{id}/versions", list_versions, "listVersions", "List a session's versions, oldest first",
+        response={"type": "array", "items": ref("SessionVersion")}, errors=_SESSION_ERRORS, tag="sessions",
+    ),
+    Route(
+        "POST", "/v1/sessions/{id}/capture", capture, "capture",
+        "Capture a browser context as the session's next version",
+        body=ref("Capture"), response=ref("Captured"), errors=(*_BODY_ERRORS, 404, 502, 503), tag="sessions",
+        description="Answers once the version is written. The session must exist (POST /v1/sessions). "
+        "Captures and restores on one browser take turns.",
+    ),
+    Route(
+        "POST", "/v1/sessions/{id}/restore", restore, "restore", "Restore a version of the session into a browser",
+        body=ref("Restore"), response=ref("Restored"), errors=(*_BODY_ERRORS, 404, 409, 502, 503), tag="sessions",
+        description="Answers once the state is restored, with what was restored per component.",
+    ),
+    Route(
+        "POST", "/v1/browsers", attach_browser, "attachBrowser", "Attach a browser by its DevTools endpoint",
+        body=ref("Attach"), status=201, response=ref("Browser"), errors=(*_BODY_ERRORS, 502), tag="browsers",
+    ),
+    Route("GET", "/v1/browsers", list_browsers, "listBrowsers", "List attached browsers",
+          response={"type": "array", "items": ref("Browser")}, tag="browsers"),
+    Route("GET", "/v1/browsers/{id}", get_browser, "getBrowser", "Describe an attached browser",
+          response=ref("Browser"), errors=(404,), tag="browsers"),
+    Route(
+        "DELETE", "/v1/browsers/{id}", detach_browser, "detachBrowser",
+        "Detach a browser (it keeps running, as it was)", status=204, errors=(404,), tag="browsers",
+        description="Waits for the capture or restore in flight on that browser.",
+    ),
+    Route(
+        "GET", "/v1/events", events, "events", "WebSocket: session events as they happen",
+        query=(Query("session", {"type": "string", "minLength": 1}, "only events of this session (id or name; repeatable)",
+                     repeatable=True),),
+        status=101, response=ref("Event"), errors=(422, 426), websocket=True, tag="events",
+        description="Upgrade to a WebSocket; each text message is one JSON event: `created`, `updated`, `deleted` "
+        "(with the session) or `version` (with the session and the new version), for the sessions this daemon "
+        "changes. A client too slow to read is closed with code 1013; on shutdown the daemon closes with 1001.",
+    ),
+]

@@ -1,0 +1,365 @@
+"""JSON Schemas of the control API, and the small validator that enforces them.
+
+The schemas here are the single source for both what a request body must look like
+(:func:`validate`) and what the OpenAPI document says (:mod:`psp_cdp.daemon.openapi`),
+so the two cannot drift apart. The validator understands exactly the JSON Schema
+keywords listed in :data:`KEYWORDS`; a schema using any other keyword is refused when
+this module is imported, so the document never promises a check that is not made.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["SCHEMAS", "SchemaError", "validate", "ref", "KEYWORDS"]
+
+#: Keywords :func:`validate` enforces, plus annotations it may ignore.
+KEYWORDS = frozenset(
+    {
+        "type", "properties", "required", "additionalProperties", "propertyNames", "items", "minItems", "maxItems", "maxProperties",
+        "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "enum",
+        "$ref",
+        # annotations
+        "description", "title", "examples", "default", "format", "readOnly",
+    }
+)
+
+_REF_PREFIX = "#/components/schemas/"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def ref(name: str) -> dict[str, str]:
+    """A ``$ref`` to one of :data:`SCHEMAS`."""
+    return {"$ref": _REF_PREFIX + name}
+
+
+class SchemaError(Exception):
+    """A value does not match its schema; ``str()`` says where and why."""
+
+
+_NAME = {
+    "type": "string",
+    "pattern": r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$",
+    "description": "1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+}
+_TAGS = {
+    "type": "object",
+    "propertyNames": {"type": "string", "pattern": "^[^=]{1,128}$", "description": "1 to 128 characters, no '='"},
+    "additionalProperties": {"type": "string", "maxLength": 1024},
+    "maxProperties": 64,
+    "description": "tags as KEY: VALUE strings",
+}
+_COMPONENTS = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": 64},
+    "maxItems": 64,
+    "description": "component names (see GET /v1/version capabilities.components)",
+}
+_BROWSER_ID = {"type": "string", "minLength": 1, "maxLength": 64, "description": "a browser id from POST /v1/browsers"}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object",
+        "properties": {"message": {"type": "string"}},
+        "required": ["message"],
+    },
+    "Health": {
+        "type": "object",
+        "properties": {"status": {"type": "string", "enum": ["ok"]}},
+        "required": ["status"],
+    },
+    "Version": {
+        "type": "object",
+        "properties": {
+            "protocol": {"type": "string", "description": "semantic version of this API"},
+            "psp_cdp": {"type": "string", "description": "version of the psp_cdp package"},
+            "capabilities": {
+                "type": "object",
+                "properties": {
+                    "components": {"type": "array", "items": {"type": "string"}},
+                    "stores": {"type": "array", "items": {"type": "string"}},
+                    "encryption": {"type": "array", "items": {"type": "string"}},
+                    "recording": {"type": "boolean"},
+                    "events": {"type": "boolean"},
+                },
+                "required": ["components", "stores", "encryption", "recording", "events"],
+            },
+        },
+        "required": ["protocol", "psp_cdp", "capabilities"],
+    },
+    "Session": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+            "created_at": {"type": "number"},
+            "updated_at": {"type": "number"},
+            "keep": {"type": ["integer", "null"]},
+            "full_every": {"type": ["integer", "null"]},
+            "ttl": {"type": ["number", "null"]},
+            "head": {"type": "integer", "description": "latest version; 0 while the session has none"},
+            "size": {"type": "integer", "description": "bytes stored for the latest version"},
+            "components": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "origins": {"type": "array", "items": {"type": "string"}},
+            "captured_at": {"type": ["number", "null"]},
+        },
+        "required": ["id", "name", "description", "tags", "created_at", "updated_at", "head"],
+    },
+    "SessionVersion": {
+        "type": "object",
+        "properties": {
+            "version": {"type": "integer"},
+            "kind": {"type": "string", "enum": ["full", "delta"]},
+            "parent": {"type": ["integer", "null"]},
+            "base": {"type": "integer"},
+            "created_at": {"type": "number"},
+            "stored_bytes": {"type": "integer", "description": "every byte the store holds for this version"},
+            "blob_bytes": {"type": "integer"},
+            "raw_bytes": {"type": "integer"},
+            "cipher": {"type": "string"},
+            "key_id": {"type": ["string", "null"]},
+            "components": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "origins": {"type": "array", "items": {"type": "string"}},
+            "captured_at": {"type": ["number", "null"]},
+            "changes": {"type": "object"},
+        },
+        "required": ["version", "kind", "stored_bytes", "created_at"],
+    },
+    "NewSession": {
+        "type": "object",
+        "properties": {
+            "name": _NAME,
+            "description": {"type": "string", "maxLength": 4096},
+            "tags": _TAGS,
+        },
+        "required": ["name"],
+        "additionalProperties": False,
+    },
+    "SessionPatch": {
+        "type": "object",
+        "description": "fields to change; tags, when given, replace all the session's tags; "
+        "null for keep, ttl or full_every removes that policy",
+        "properties": {
+            "description": {"type": "string", "maxLength": 4096},
+            "tags": _TAGS,
+            "keep": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000, "description": "keep the last N versions"},
+            "ttl": {
+                "type": ["number", "null"],
+                "exclusiveMinimum": 0,
+                "maximum": 3.2e9,
+                "description": "forget the session this many seconds after its last write",
+            },
+            "full_every": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000, "description": "a full version every N versions"},
+        },
+        "additionalProperties": False,
+    },
+    "Attach": {
+        "type": "object",
+        "properties": {
+            "cdp": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 4096,
+                "description": "browser endpoint: http://host:port, ws:// URL, port, DevToolsActivePort file or profile directory",
+            },
+        },
+        "required": ["cdp"],
+        "additionalProperties": False,
+    },
+    "Browser": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "cdp": {"type": "string", "description": "the endpoint as given"},
+            "browser": {"type": "string", "description": "the browser's product string"},
+            "attached": {"type": "boolean", "description": "false once the connection to the browser is lost"},
+            "reason": {"type": ["string", "null"], "description": "why it is no longer attached"},
+        },
+        "required": ["id", "cdp", "browser", "attached"],
+    },
+    "Capture": {
+        "type": "object",
+        "properties": {
+            "browser": _BROWSER_ID,
+            "context": {"type": "string", "minLength": 1, "maxLength": 256, "description": "browser context id (default: the default context)"},
+            "only": _COMPONENTS,
+            "skip": _COMPONENTS,
+        },
+        "required": ["browser"],
+        "additionalProperties": False,
+    },
+    "Captured": {
+        "type": "object",
+        "properties": {
+            "version": {"type": "integer", "description": "the version written"},
+            "kind": {"type": "string", "enum": ["full", "delta"]},
+            "stored_bytes": {"type": "integer"},
+            "session": ref("Session"),
+            "origins_covered": {"type": "array", "items": {"type": "string"}},
+            "uncovered": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"what": {"type": "string"}, "reason": {"type": "string"}},
+                },
+            },
+        },
+        "required": ["version", "kind", "stored_bytes", "session"],
+    },
+    "Restore": {
+        "type": "object",
+        "properties": {
+            "browser": _BROWSER_ID,
+            "version": {"type": "integer", "minimum": 1, "description": "version to restore (default: the latest)"},
+            "context": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 256,
+                "description": "target context: default, new (created) or a context id (default: the default context)",
+            },
+            "only": _COMPONENTS,
+            "skip": _COMPONENTS,
+            "clean": {"type": "boolean", "description": "empty the whole context first"},
+        },
+        "required": ["browser"],
+        "additionalProperties": False,
+    },
+    "Restored": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "version": {"type": "integer", "description": "the version restored"},
+            "restored": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "items per component"},
+            "notes": {"type": "array", "items": {"type": "string"}},
+            "context": {"type": ["string", "null"], "description": "the context restored into (null: the default)"},
+        },
+        "required": ["id", "name", "version", "restored", "notes", "context"],
+    },
+    "Event": {
+        "type": "object",
+        "description": "a message of the /v1/events WebSocket",
+        "properties": {
+            "type": {"type": "string", "enum": ["created", "updated", "deleted", "version"]},
+            "session": ref("Session"),
+            "version": ref("SessionVersion"),
+        },
+        "required": ["type", "session"],
+    },
+}
+
+
+def _check_keywords(schema: Any, where: str) -> None:
+    if not isinstance(schema, dict):
+        return
+    unknown = set(schema) - KEYWORDS
+    if unknown:
+        raise AssertionError(f"schema {where} uses {sorted(unknown)}, which the validator does not enforce")
+    for name, sub in (schema.get("properties") or {}).items():
+        _check_keywords(sub, f"{where}.{name}")
+    for key in ("items", "additionalProperties", "propertyNames"):
+        _check_keywords(schema.get(key), f"{where}[{key}]")
+
+
+for _name, _schema in SCHEMAS.items():
+    _check_keywords(_schema, _name)
+
+
+_TYPES = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    target = schema.get("$ref")
+    if target is None:
+        return schema
+    return SCHEMAS[target[len(_REF_PREFIX):]]
+
+
+def _where(path: str) -> str:
+    return path or "the body"
+
+
+def validate(value: Any, schema: dict[str, Any], path: str = "") -> None:
+    """Raise :class:`SchemaError` unless ``value`` matches ``schema``."""
+    schema = _resolve(schema)
+    types = schema.get("type")
+    if types is not None:
+        names = [types] if isinstance(types, str) else list(types)
+        if not any(_TYPES[t](value) for t in names):
+            raise SchemaError(f"{_where(path)}: expected {' or '.join(names)}, got {_json_type(value)}")
+    if value is None:
+        return
+    if "enum" in schema and value not in schema["enum"]:
+        raise SchemaError(f"{_where(path)}: expected one of {', '.join(map(repr, schema['enum']))}")
+    if isinstance(value, str):
+        if _LONE_SURROGATE.search(value) is not None:
+            raise SchemaError(f"{_where(path)}: not Unicode text (it holds a lone surrogate)")
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            raise SchemaError(f"{_where(path)}: shorter than {schema['minLength']} character(s)")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            raise SchemaError(f"{_where(path)}: longer than {schema['maxLength']} characters")
+        if "pattern" in schema and re.search(schema["pattern"], value) is None:
+            description = schema.get("description")
+            raise SchemaError(f"{_where(path)}: invalid" + (f"; use {description}" if description else ""))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            raise SchemaError(f"{_where(path)}: less than {schema['minimum']}")
+        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+            raise SchemaError(f"{_where(path)}: must be more than {schema['exclusiveMinimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise SchemaError(f"{_where(path)}: more than {schema['maximum']}")
+    if isinstance(value, list):
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            raise SchemaError(f"{_where(path)}: fewer than {schema['minItems']} item(s)")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise SchemaError(f"{_where(path)}: more than {schema['maxItems']} items")
+        if "items" in schema:
+            for i, item in enumerate(value):
+                validate(item, schema["items"], f"{path}[{i}]")
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+            raise SchemaError(f"{_where(path)}: more than {schema['maxProperties']} entries")
+        for name in schema.get("required", ()):
+            if name not in value:
+                raise SchemaError(f"{_where(path)}: {name!r} is required")
+        extra = schema.get("additionalProperties", True)
+        names = schema.get("propertyNames")
+        for name, item in value.items():
+            where = f"{path}.{name}" if path else name
+            if names is not None:
+                validate(name, names, f"{_where(path)}: the name {name!r}")
+            if name in properties:
+                validate(item, properties[name], where)
+            elif extra is False:
+                known = ", ".join(properties) or "none"
+                raise SchemaError(f"{_where(path)}: unknown field {name!r} (known: {known})")
+            elif isinstance(extra, dict):
+                validate(item, extra, where)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
