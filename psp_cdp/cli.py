@@ -548,7 +548,7 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="psp daemon: %(levelname)s: %(message)s", stream=sys.stderr)
     logging.getLogger("psp_cdp.daemon.http").setLevel(logging.WARNING)
-    return await run_daemon(args.store, args.socket)
+    return await run_daemon(args.store, args.socket, cache_mib=args.cache_mib)
 
 
 # -- parser -----------------------------------------------------------------
@@ -691,6 +691,10 @@ def _parser() -> argparse.ArgumentParser:
         "--socket", metavar="PATH",
         help="socket path (default: $PSP_SOCKET, else $XDG_RUNTIME_DIR/psp/psp.sock, else /run/psp/psp.sock); "
         "ignored when systemd passes a socket (LISTEN_FDS)",
+    )
+    p.add_argument(
+        "--cache-mib", metavar="MIB", type=float, default=256,
+        help="memory for decoded versions kept for repeated restores (default: 256; 0: none)",
     )
 
     p = command("rm", cmd_rm, "remove a session")

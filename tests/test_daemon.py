@@ -37,14 +37,15 @@ PSP = os.path.join(os.path.dirname(sys.executable), "psp")
 class RunningDaemon:
     """A ``psp daemon`` subprocess on a socket of its own."""
 
-    def __init__(self, directory: Path, *, socket_path: Path | None = None) -> None:
+    def __init__(self, directory: Path, *, socket_path: Path | None = None, store: str | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.socket = str(socket_path or directory / "run" / "psp.sock")
-        self.store = str(directory / "store")
+        self.store = store or str(directory / "store")
         self.stderr_path = directory / "daemon.stderr"
         with open(self.stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(
-                [PSP, "daemon", "--socket", self.socket, "--store", self.store],
+                [PSP, "daemon", "--socket", self.socket, "--store", self.store, *args],
                 stdout=subprocess.PIPE, stderr=stderr, text=True,
             )
         self.first_line = self._read_line(15)

@@ -13,6 +13,9 @@ with the daemon's status and message, and a daemon that does not answer raises
         psp.create_session("login")
         psp.capture("login", browser["id"])
         psp.restore("login", browser["id"], context="new")
+        watch = psp.watch("login", browser["id"])   # a new version per batch of changes
+        psp.unwatch(watch["watch"])              # after its last write
+        psp.stats()["cache"]                     # the hot versions cache
 """
 
 from __future__ import annotations
@@ -151,6 +154,32 @@ class _Api:
         """Restore a version (default: the latest) into a browser (context); the restore report."""
         body = _body(browser=browser, version=version, context=context, only=only, skip=skip, clean=clean)
         return self._send(_Call("POST", f"/v1/sessions/{ref}/restore", json=body))
+
+    def watch(self, ref: str, browser: str, *, context: str | None = None, cookie_interval: float | None = None,
+              debounce: float | None = None, max_delay: float | None = None) -> Any:
+        """Keep the session up to date with a browser (context); answers once the first capture is written.
+
+        The watch's description, with its id under ``"watch"`` (and ``"id"``).
+        """
+        body = _body(browser=browser, context=context, cookie_interval=cookie_interval, debounce=debounce,
+                     max_delay=max_delay)
+        return self._send(_Call("POST", f"/v1/sessions/{ref}/watch", json=body))
+
+    def watches(self) -> Any:
+        """Every watch of the daemon."""
+        return self._send(_Call("GET", "/v1/watches"))
+
+    def watch_info(self, watch: str) -> Any:
+        """One watch: its state, versions written, last version, error."""
+        return self._send(_Call("GET", f"/v1/watches/{watch}"))
+
+    def unwatch(self, watch: str) -> Any:
+        """Stop a watch, once it has written what changed since its last write."""
+        return self._send(_Call("DELETE", f"/v1/watches/{watch}"))
+
+    def stats(self) -> Any:
+        """The daemon's figures: hot versions cache, blobs decoded, browsers, watches, events."""
+        return self._send(_Call("GET", "/v1/stats"))
 
 
 class Client(_Api):

@@ -4,8 +4,10 @@ HTTP/1.1 with JSON, and a WebSocket, over a Unix socket, served by hypercorn's t
 worker. :mod:`.app` is the ASGI layer (routing, errors, JSON), :mod:`.api` the
 endpoints (one route table), :mod:`.schema` the JSON Schemas both validated and
 documented, :mod:`.openapi` the document at ``/v1/openapi.json``, :mod:`.browsers`
-the attach manager, :mod:`.events` the ``/v1/events`` feed, :mod:`.server` the
-socket, signals and systemd integration.
+the attach manager (re-attaching restarted browsers with backoff), :mod:`.events` the
+``/v1/events`` feed (with other daemons' versions through Redis pub/sub, and deltas on
+request), :mod:`.watches` the watches, :mod:`.sessions` and :mod:`.cache` the hot
+versions cache, :mod:`.server` the socket, signals and systemd integration.
 """
 
 from .api import PROTOCOL_VERSION, ROUTES, Daemon

@@ -6,6 +6,7 @@ A session ``{id}`` in a path is a session id or a session name.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,12 +14,14 @@ import trio
 
 from .. import __version__
 from ..state import components
-from ..store import SessionInfo, Sessions, parse_tags
+from ..store import RedisStore, SessionInfo, parse_tags
 from ..store.sessions import CIPHERS
 from .app import ApiError, Query, Request, Response, Route, WebSocket
 from .browsers import Browsers
 from .events import Events
 from .schema import ref
+from .sessions import DaemonSessions
+from .watches import Watches
 
 __all__ = ["PROTOCOL_VERSION", "Daemon", "ROUTES"]
 
@@ -31,11 +34,29 @@ STORES = ["filesystem", "redis", "redis+cluster"]
 class Daemon:
     """What every handler works with."""
 
-    sessions: Sessions
+    sessions: DaemonSessions
     browsers: Browsers
     events: Events = field(default_factory=Events)
+    #: Watches run in the daemon's nursery; made by :func:`~psp_cdp.daemon.server.run_daemon`.
+    watches: Watches | None = None
     #: The OpenAPI document, made on first request.
     openapi: dict[str, Any] | None = None
+    started_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        # A capture (a watch's too) takes its browser's turn.
+        def lock_for(connection: Any) -> trio.Lock | None:
+            browser = self.browsers.by_connection(connection)
+            return browser.lock if browser is not None else None
+
+        self.sessions.lock_for = lock_for
+        if self.watches is not None:
+            self.browsers.before_detach.append(self.watches.before_detach)
+
+    def require_watches(self) -> Watches:
+        if self.watches is None:
+            raise ApiError(503, "watches are not available in this daemon")
+        return self.watches
 
     async def io(self, function, *args):  # type: ignore[no-untyped-def]
         return await trio.to_thread.run_sync(function, *args)
@@ -62,6 +83,27 @@ async def version(daemon: Daemon, request: Request) -> Any:
             "encryption": [c for c in CIPHERS if c != "none"],
             "recording": False,
             "events": True,
+            "event_deltas": True,
+            "shared_events": isinstance(daemon.sessions.store, RedisStore),
+            "watch": True,
+        },
+    }
+
+
+async def stats(daemon: Daemon, request: Request) -> Any:
+    browsers = daemon.browsers.list()
+    watches = daemon.watches.list() if daemon.watches is not None else []
+    return {
+        "uptime": time.time() - daemon.started_at,
+        "cache": daemon.sessions.cache.stats(),
+        "versions_decoded": daemon.sessions.decoded,
+        "browsers": {"attached": sum(b.attached for b in browsers), "detached": sum(not b.attached for b in browsers)},
+        "watches": len(watches),
+        "events": {
+            "subscribers": daemon.events.subscribers,
+            "forwarded": daemon.events.forwarded,
+            "dropped": daemon.events.dropped,
+            "store_notices": dict(daemon.events.store_notices),
         },
     }
 
@@ -112,6 +154,8 @@ async def patch_session(daemon: Daemon, request: Request) -> Any:
 
 async def delete_session(daemon: Daemon, request: Request) -> Any:
     info = await daemon.session(request.params["id"])
+    if daemon.watches is not None:
+        await daemon.watches.stop_where(session_id=info.id)  # else its next write would make it anew
     await daemon.sessions.delete(info.id)
     daemon.events.publish("deleted", info.as_dict())
     return Response(204)
@@ -168,6 +212,32 @@ async def restore(daemon: Daemon, request: Request) -> Any:
     return {"id": restored.id, "name": restored.name, "version": restored.head, **report.as_dict()}
 
 
+# -- watches -------------------------------------------------------------------------
+
+
+async def start_watch(daemon: Daemon, request: Request) -> Any:
+    body = request.body
+    watches = daemon.require_watches()
+    info = await daemon.session(request.params["id"])
+    browser = daemon.browsers.get(body["browser"])
+    options = {name: body[name] for name in ("cookie_interval", "debounce", "max_delay") if name in body}
+    watch = await watches.start(info, browser, context=body.get("context"), **options)
+    return Response(201, {"watch": watch.id, **watch.as_dict()}, {"location": f"/v1/watches/{watch.id}"})
+
+
+async def list_watches(daemon: Daemon, request: Request) -> Any:
+    return [w.as_dict() for w in daemon.require_watches().list()]
+
+
+async def get_watch(daemon: Daemon, request: Request) -> Any:
+    return daemon.require_watches().get(request.params["id"]).as_dict()
+
+
+async def stop_watch(daemon: Daemon, request: Request) -> Any:
+    await daemon.require_watches().stop(request.params["id"])
+    return Response(204)
+
+
 # -- browsers ------------------------------------------------------------------------
 
 
@@ -195,7 +265,8 @@ async def detach_browser(daemon: Daemon, request: Request) -> Any:
 async def events(daemon: Daemon, socket: WebSocket) -> None:
     """Send each session event as one JSON text message until either side closes."""
     refs = set(socket.query.get("session", ())) or None
-    with daemon.events.subscribe(refs) as subscriber:
+    delta = socket.query.get("delta", ["0"])[0] in ("1", "true")
+    with daemon.events.subscribe(refs, delta=delta) as subscriber:
         await socket.accept()
         async with trio.open_nursery() as nursery:
 
@@ -237,6 +308,14 @@ ROUTES: list[Route] = [
     ),
     Route("GET", "/v1/openapi.json", openapi, "openapi", "This document", response={"type": "object"}, tag="meta"),
     Route(
+        "GET", "/v1/stats", stats, "stats", "Figures of this daemon: hot versions cache, store reads, browsers, events",
+        response=ref("Stats"), tag="meta",
+        description="`cache` is the hot versions cache (`psp daemon --cache-mib`, default 256): decoded versions by "
+        "session and version, so a repeated restore of the same version reads no blob from the store and decodes "
+        "nothing (`hits` grows, `versions_decoded` does not). `versions_decoded` counts every blob this daemon read "
+        "from the store and decoded.",
+    ),
+    Route(
         "GET", "/v1/sessions", list_sessions, "listSessions", "List sessions",
         query=(Query("tag", {"type": "string", "pattern": "^[^=]+=", "description": "KEY=VALUE"},
                      "only sessions with this tag (KEY=VALUE; repeatable: all must match)", repeatable=True),),
@@ -268,11 +347,37 @@ ROUTES: list[Route] = [
     Route(
         "POST", "/v1/sessions/{id}/restore", restore, "restore", "Restore a version of the session into a browser",
         body=ref("Restore"), response=ref("Restored"), errors=(*_BODY_ERRORS, 404, 409, 502, 503), tag="sessions",
-        description="Answers once the state is restored, with what was restored per component.",
+        description="Answers once the state is restored, with what was restored per component. A version restored "
+        "before is taken from the hot versions cache (see GET /v1/stats): only the list of versions is read from the "
+        "store, to check that the version still exists.",
+    ),
+    Route(
+        "POST", "/v1/sessions/{id}/watch", start_watch, "startWatch",
+        "Keep the session up to date with a browser context: a new version for each batch of changes",
+        body=ref("NewWatch"), status=201, response=ref("Watch"), errors=(*_BODY_ERRORS, 404, 502, 503), tag="watches",
+        description="Answers once the first capture is written (as the session's next version), so every change "
+        "made after the answer is seen. Each batch of changes (after `debounce` seconds of quiet, at most "
+        "`max_delay` seconds after the first change; cookies are polled every `cookie_interval` seconds) is "
+        "captured, only the components that changed, as a new version, announced on /v1/events. A watch whose "
+        "browser goes away ends with `state: failed`; it is not started again when the browser is attached again. "
+        "Deleting the session or detaching the browser stops its watches.",
+    ),
+    Route("GET", "/v1/watches", list_watches, "listWatches", "List watches",
+          response={"type": "array", "items": ref("Watch")}, tag="watches"),
+    Route("GET", "/v1/watches/{id}", get_watch, "getWatch", "Describe a watch",
+          response=ref("Watch"), errors=(404,), tag="watches"),
+    Route(
+        "DELETE", "/v1/watches/{id}", stop_watch, "stopWatch", "Stop a watch",
+        status=204, errors=(404,), tag="watches",
+        description="Writes what changed since the watch's last write, then answers. A failed watch is just removed.",
     ),
     Route(
         "POST", "/v1/browsers", attach_browser, "attachBrowser", "Attach a browser by its DevTools endpoint",
         body=ref("Attach"), status=201, response=ref("Browser"), errors=(*_BODY_ERRORS, 502), tag="browsers",
+        description="502 if the browser cannot be reached now. Once attached, a browser whose connection is lost "
+        "(it crashed or was restarted) is attached again at the same endpoint, resolved anew each time, with "
+        "exponential backoff (0.2 s doubling to 10 s between attempts) for as long as it stays attached; "
+        "meanwhile it is listed with `attached: false` and commands for it answer 502.",
     ),
     Route("GET", "/v1/browsers", list_browsers, "listBrowsers", "List attached browsers",
           response={"type": "array", "items": ref("Browser")}, tag="browsers"),
@@ -281,15 +386,28 @@ ROUTES: list[Route] = [
     Route(
         "DELETE", "/v1/browsers/{id}", detach_browser, "detachBrowser",
         "Detach a browser (it keeps running, as it was)", status=204, errors=(404,), tag="browsers",
-        description="Waits for the capture or restore in flight on that browser.",
+        description="Stops attaching it again, stops its watches (each writes what changed since its last write), "
+        "and waits for the capture or restore in flight on that browser.",
     ),
     Route(
         "GET", "/v1/events", events, "events", "WebSocket: session events as they happen",
-        query=(Query("session", {"type": "string", "minLength": 1}, "only events of this session (id or name; repeatable)",
-                     repeatable=True),),
+        query=(
+            Query("session", {"type": "string", "minLength": 1}, "only events of this session (id or name; repeatable)",
+                  repeatable=True),
+            Query("delta", {"type": "string", "enum": ["0", "1", "false", "true"]},
+                  "1: each `version` event carries a `delta`: what the version changed against the one before it"),
+        ),
         status=101, response=ref("Event"), errors=(422, 426), websocket=True, tag="events",
         description="Upgrade to a WebSocket; each text message is one JSON event: `created`, `updated`, `deleted` "
-        "(with the session) or `version` (with the session and the new version), for the sessions this daemon "
-        "changes. A client too slow to read is closed with code 1013; on shutdown the daemon closes with 1001.",
+        "(with the session) or `version` (with the session and the new version). Versions are announced once each, "
+        "whoever wrote them: this daemon (captures, watches) and, with a Redis store, every other daemon and `psp` "
+        "command sharing that Redis (through its pub/sub channel; notices published while the daemon's "
+        "subscription is down are not seen). Session `created`, `updated` and `deleted` events are this daemon's "
+        "only. With `?delta=1` each `version` event also has `delta`: `from` (the version compared against, null for "
+        "a first version), `changes` (items added, changed and removed per component) and `items` (their names per "
+        "component and kind of change, as `psp diff` prints them: what an item is, never its value; at most 1000 per "
+        "list, `truncated` says when more were left out); when that cannot be worked out, `items` is null and "
+        "`error` says why. What clients send is ignored. A client too slow to read is closed with code 1013; on "
+        "shutdown the daemon closes with 1001.",
     ),
 ]

@@ -31,6 +31,9 @@ _REASONS = {
 }
 
 
+_PATH_PARAMETERS = (("/v1/sessions/", "session id or name"), ("/v1/browsers/", "browser id"), ("/v1/watches/", "watch id"))
+
+
 def _operation(route: Route) -> dict[str, Any]:
     operation: dict[str, Any] = {"operationId": route.operation_id, "summary": route.summary}
     if route.tag:
@@ -41,7 +44,9 @@ def _operation(route: Route) -> dict[str, Any]:
     for segment in route.segments:
         if segment.startswith("{"):
             name = segment[1:-1]
-            what = "session id or name" if route.path.startswith("/v1/sessions") else "browser id"
+            what = next(
+                (what for prefix, what in _PATH_PARAMETERS if route.path.startswith(prefix)), "id"
+            )
             parameters.append({"name": name, "in": "path", "required": True, "description": what,
                                "schema": {"type": "string", "minLength": 1}})
     for query in route.query:

@@ -82,6 +82,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                     "encryption": {"type": "array", "items": {"type": "string"}},
                     "recording": {"type": "boolean"},
                     "events": {"type": "boolean"},
+                    "event_deltas": {"type": "boolean", "description": "/v1/events?delta=1 is understood"},
+                    "shared_events": {
+                        "type": "boolean",
+                        "description": "/v1/events also carries versions written by other daemons and psp commands "
+                        "sharing this daemon's store (a Redis store)",
+                    },
+                    "watch": {"type": "boolean", "description": "POST /v1/sessions/{id}/watch is served"},
                 },
                 "required": ["components", "stores", "encryption", "recording", "events"],
             },
@@ -175,8 +182,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "id": {"type": "string"},
             "cdp": {"type": "string", "description": "the endpoint as given"},
             "browser": {"type": "string", "description": "the browser's product string"},
-            "attached": {"type": "boolean", "description": "false once the connection to the browser is lost"},
-            "reason": {"type": ["string", "null"], "description": "why it is no longer attached"},
+            "attached": {"type": "boolean", "description": "false while the connection to the browser is lost"},
+            "reason": {"type": ["string", "null"], "description": "why it is not attached now (null while it is)"},
+            "last_error": {
+                "type": ["string", "null"],
+                "description": "the last error seen: how the connection was lost, or why the last attempt to attach again failed",
+            },
+            "reconnects": {"type": "integer", "description": "times it was attached again after a loss"},
+            "attempts": {"type": "integer", "description": "failed attempts to attach again since the connection was lost"},
+            "attached_at": {"type": "number", "description": "when it was last attached (seconds since the epoch)"},
+            "retry_at": {"type": ["number", "null"], "description": "when the next attempt to attach again is due"},
         },
         "required": ["id", "cdp", "browser", "attached"],
     },
@@ -246,8 +261,123 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "type": {"type": "string", "enum": ["created", "updated", "deleted", "version"]},
             "session": ref("Session"),
             "version": ref("SessionVersion"),
+            "delta": ref("Delta"),
         },
         "required": ["type", "session"],
+    },
+    "Delta": {
+        "type": "object",
+        "description": "what a version changed against the version before it (/v1/events?delta=1); names, never values",
+        "properties": {
+            "from": {"type": ["integer", "null"], "description": "the version compared against; null for a first version"},
+            "changes": {
+                "type": "object",
+                "description": "per component: items added, changed and removed",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {"added": {"type": "integer"}, "changed": {"type": "integer"}, "removed": {"type": "integer"}},
+                },
+            },
+            "items": {
+                "type": ["object", "null"],
+                "description": "per component: the names of the items added, changed and removed (null if unknown)",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "added": {"type": "array", "items": {"type": "string"}},
+                        "changed": {"type": "array", "items": {"type": "string"}},
+                        "removed": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            },
+            "truncated": {"type": "boolean", "description": "some names were left out (over 1000 in one list)"},
+            "error": {"type": "string", "description": "why the item names could not be worked out"},
+        },
+        "required": ["from", "changes", "items", "truncated"],
+    },
+    "NewWatch": {
+        "type": "object",
+        "properties": {
+            "browser": _BROWSER_ID,
+            "context": {"type": "string", "minLength": 1, "maxLength": 256, "description": "browser context id (default: the default context)"},
+            "cookie_interval": {
+                "type": "number", "minimum": 0.05, "maximum": 3600,
+                "description": "seconds between cookie polls (cookies have no change events; default 2)",
+            },
+            "debounce": {
+                "type": "number", "minimum": 0, "maximum": 3600,
+                "description": "seconds of quiet after a change before it is captured (default 0.5)",
+            },
+            "max_delay": {
+                "type": "number", "minimum": 0.05, "maximum": 3600,
+                "description": "capture at most this many seconds after the first change of a batch, quiet or not (default 5)",
+            },
+        },
+        "required": ["browser"],
+        "additionalProperties": False,
+    },
+    "Watch": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "watch": {"type": "string", "description": "the watch's id (in the answer of POST /v1/sessions/{id}/watch)"},
+            "session": {
+                "type": "object",
+                "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+                "required": ["id", "name"],
+            },
+            "browser": {"type": "string", "description": "the browser id"},
+            "context": {"type": ["string", "null"]},
+            "cookie_interval": {"type": "number"},
+            "debounce": {"type": "number"},
+            "max_delay": {"type": "number"},
+            "created_at": {"type": "number"},
+            "state": {"type": "string", "enum": ["starting", "running", "stopping", "stopped", "failed"]},
+            "versions": {"type": "integer", "description": "versions written by this watch"},
+            "last_version": {"type": ["integer", "null"], "description": "the last version it wrote"},
+            "changed_at": {"type": ["number", "null"], "description": "when it last wrote a version"},
+            "error": {"type": ["string", "null"], "description": "why it failed"},
+        },
+        "required": ["id", "session", "browser", "state", "versions", "last_version"],
+    },
+    "Stats": {
+        "type": "object",
+        "properties": {
+            "uptime": {"type": "number", "description": "seconds since the daemon started"},
+            "cache": {
+                "type": "object",
+                "description": "the hot versions cache: decoded versions by (session, version), least recently used first out",
+                "properties": {
+                    "entries": {"type": "integer"},
+                    "bytes": {"type": "integer", "description": "what the entries hold (serialised sizes)"},
+                    "limit_bytes": {"type": "integer", "description": "psp daemon --cache-mib, in bytes (0: no cache)"},
+                    "hits": {"type": "integer"},
+                    "misses": {"type": "integer"},
+                    "evictions": {"type": "integer"},
+                },
+                "required": ["entries", "bytes", "limit_bytes", "hits", "misses", "evictions"],
+            },
+            "versions_decoded": {"type": "integer", "description": "blobs read from the store and decoded since the start"},
+            "browsers": {
+                "type": "object",
+                "properties": {"attached": {"type": "integer"}, "detached": {"type": "integer"}},
+            },
+            "watches": {"type": "integer"},
+            "events": {
+                "type": "object",
+                "properties": {
+                    "subscribers": {"type": "integer", "description": "open /v1/events WebSockets"},
+                    "forwarded": {"type": "integer", "description": "versions of other writers announced through the store"},
+                    "dropped": {"type": "integer", "description": "events dropped because the queue was full"},
+                    "store_notices": {
+                        "type": "object",
+                        "description": "whether the store's version notices are followed (Redis), and the last error",
+                        "properties": {"following": {"type": "boolean"}, "error": {"type": ["string", "null"]}},
+                    },
+                },
+            },
+        },
+        "required": ["cache", "versions_decoded"],
     },
 }
 

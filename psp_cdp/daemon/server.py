@@ -12,7 +12,8 @@
   shutdown (``Type=notify``).
 * Shutdown: SIGTERM or SIGINT stops accepting connections and lets requests in
   flight finish for up to :data:`GRACEFUL_SECONDS`; a capture in flight writes its
-  version (store writes are whole or nothing in any case). A second signal stops at once.
+  version (store writes are whole or nothing in any case); then each watch writes what
+  changed since its last write, within another such deadline. A second signal stops at once.
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from ..errors import UsageError
-from ..store import Sessions, open_store
+from ..store import open_store
 from .api import ROUTES, Daemon
 from .app import App
 from .browsers import Browsers
+from .cache import DEFAULT_CACHE_MIB, HotCache
+from .events import forward_store_notices
+from .sessions import DaemonSessions
+from .watches import Watches
 
 __all__ = ["GRACEFUL_SECONDS", "default_socket_path", "run_daemon", "sd_notify", "Listener", "open_listener"]
 
@@ -197,9 +202,20 @@ def _contain_connection_errors() -> None:
     hypercorn_run.TCPServer = ContainedTCPServer  # type: ignore[misc]
 
 
-async def run_daemon(store: str | None = None, socket_path: str | None = None, *, graceful: float = GRACEFUL_SECONDS) -> int:
-    """Serve the control API until SIGTERM or SIGINT; the exit status."""
-    sessions = Sessions(open_store(store))
+async def run_daemon(
+    store: str | None = None,
+    socket_path: str | None = None,
+    *,
+    graceful: float = GRACEFUL_SECONDS,
+    cache_mib: float = DEFAULT_CACHE_MIB,
+) -> int:
+    """Serve the control API until SIGTERM or SIGINT; the exit status.
+
+    ``cache_mib`` bounds the hot versions cache (0: none).
+    """
+    if cache_mib < 0:
+        raise UsageError("--cache-mib: give 0 (no cache) or more MiB")
+    sessions = DaemonSessions(open_store(store), HotCache(int(cache_mib * 1024 * 1024)))
     try:
         listener = open_listener(socket_path)
     except BaseException:
@@ -214,15 +230,21 @@ async def run_daemon(store: str | None = None, socket_path: str | None = None, *
     config.errorlog = logging.getLogger("psp_cdp.daemon.http")  # hypercorn's own messages
     config.include_server_header = False
     config.keep_alive_timeout = 30
+    config.keep_alive_max_requests = 1_000_000  # one client connection may live as long as the client does
     config.websocket_ping_interval = 20
     stop = trio.Event()
     forced = False
     serving: trio.Nursery | None = None
+    stopping_watches = trio.CancelScope()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:  # until the very end
         try:
             async with trio.open_nursery() as daemon_nursery:
                 daemon = Daemon(sessions, Browsers(daemon_nursery))
+                daemon.watches = Watches(daemon_nursery, sessions, daemon.events)
+                daemon.browsers.before_detach.append(daemon.watches.before_detach)
                 app = App(ROUTES, daemon)
+                daemon_nursery.start_soon(daemon.events.run, sessions.event_delta)
+                daemon_nursery.start_soon(forward_store_notices, daemon.events, sessions)
 
                 async def on_signals() -> None:
                     nonlocal forced
@@ -238,12 +260,17 @@ async def run_daemon(store: str | None = None, socket_path: str | None = None, *
                             print("psp: stopping now", file=sys.stderr, flush=True)
                             if serving is not None:
                                 serving.cancel_scope.cancel()
+                            stopping_watches.cancel()
 
                 daemon_nursery.start_soon(on_signals)
                 async with trio.open_nursery() as serving:
                     await serving.start(functools.partial(serve, app, config, shutdown_trigger=stop.wait))
                     print(f"listening on {listener.path}", flush=True)
                     sd_notify("READY=1")
+                # Each watch writes what changed since its last write, within the deadline.
+                stopping_watches.deadline = trio.current_time() + graceful
+                with stopping_watches:
+                    await daemon.watches.stop_all()
                 daemon_nursery.cancel_scope.cancel()  # detach every browser
         finally:
             listener.remove()
