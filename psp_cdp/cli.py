@@ -11,10 +11,12 @@ import argparse
 import getpass
 import json
 import os
+import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -34,7 +36,8 @@ from .state.auth import (
     validity,
 )
 from .state.pages import origin_of
-from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags
+from .client import AsyncClient, DaemonError, default_socket_path
+from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags, split_ref
 from .store.sessions import CIPHERS, FULL_EVERY, Captured
 from .store.keys import Keyring
 
@@ -98,6 +101,10 @@ def _version_line(version: VersionInfo) -> str:
 
 async def cmd_capture(args: argparse.Namespace) -> int:
     check_name(args.name)
+    if not (args.origin or args.dom_snapshot or args.auth_headers or args.cipher):
+        async with _daemon(args) as psp:
+            if psp is not None:
+                return _print_captured(args, *await _capture_through(psp, args))
     sessions = _sessions(args)
     async with open_cdp(args.cdp) as connection:
         captured = await sessions.capture(
@@ -114,25 +121,105 @@ async def cmd_capture(args: argparse.Namespace) -> int:
         )
     report = captured.state.report
     assert captured.version is not None
+    uncovered = [{"what": u.what, "reason": u.reason} for u in report.uncovered]
+    return _print_captured(args, captured.info, captured.version, list(report.origins_covered), uncovered)
+
+
+def _print_captured(
+    args: argparse.Namespace, info: SessionInfo, version: VersionInfo, covered: list[str], uncovered: list[dict[str, str]]
+) -> int:
     if args.json:
-        _print_json(
-            {
-                **captured.info.as_dict(),
-                "version": captured.version.as_dict(),
-                "origins_covered": list(report.origins_covered),
-                "uncovered": [{"what": u.what, "reason": u.reason} for u in report.uncovered],
-            }
-        )
+        _print_json({**info.as_dict(), "version": version.as_dict(), "origins_covered": covered, "uncovered": uncovered})
         return 0
-    info = captured.info
-    print(f"captured {info.name} {_version_line(captured.version)} ({info.id}): {_counts(info.components)}")
-    print(f"origins covered: {', '.join(report.origins_covered) or 'none'}")
-    for item in report.uncovered:
-        print(f"not captured: {item.what}: {item.reason}")
+    print(f"captured {info.name} {_version_line(version)} ({info.id}): {_counts(info.components)}")
+    print(f"origins covered: {', '.join(covered) or 'none'}")
+    for item in uncovered:
+        print(f"not captured: {item['what']}: {item['reason']}")
     return 0
 
 
+async def _capture_through(
+    psp: AsyncClient, args: argparse.Namespace
+) -> tuple[SessionInfo, VersionInfo, list[str], list[dict[str, str]]]:
+    """``psp capture`` done by the daemon: the session made or updated, the browser attached for the capture."""
+    tags = parse_tags(args.tag)
+    policy = {k: v for k, v in _policy(args).items() if v is not None}
+    try:
+        info = await psp.session(args.name)
+    except DaemonError as exc:
+        if exc.status != 404:
+            raise
+        info = await psp.create_session(args.name, description=args.description, tags=tags)
+    else:
+        if args.description is not None or tags:
+            policy.update(description=args.description, tags={**info.tags, **tags} if tags else None)
+    if any(v is not None for v in policy.values()):
+        await psp.update_session(info.id, **policy)
+    async with _attached(psp, args.cdp) as browser:
+        result = await psp.capture(info.id, browser, context=args.context, only=_split(args.only), skip=_split(args.skip))
+    versions = await psp.versions(info.id)
+    version = next(v for v in reversed(versions) if v.version == result["version"])
+    return SessionInfo.from_dict(result["session"]), version, result["origins_covered"], result["uncovered"]
+
+
+@asynccontextmanager
+async def _attached(psp: AsyncClient, cdp: str) -> AsyncIterator[str]:
+    """The daemon's id for the browser at ``cdp``: one it has attached already, else attached for the block."""
+    for browser in await psp.browsers():
+        if browser.get("cdp") == cdp and browser.get("attached"):
+            yield browser["id"]
+            return
+    browser = await psp.attach(cdp)
+    try:
+        yield browser["id"]
+    finally:
+        with trio.CancelScope(shield=True):
+            await psp.detach(browser["id"])
+
+
+@asynccontextmanager
+async def _daemon(args: argparse.Namespace) -> AsyncIterator[AsyncClient | None]:
+    """A client of the running daemon if one answers and serves this command's store; else ``None``.
+
+    ``--no-daemon`` or ``PSP_NO_DAEMON=1`` keep the work in this process.
+    """
+    path = default_socket_path()
+    if getattr(args, "no_daemon", False) or os.environ.get("PSP_NO_DAEMON") or not os.path.exists(path):
+        yield None
+        return
+    psp = AsyncClient(path)
+    try:
+        try:
+            with trio.fail_after(2):
+                served = (await psp.version()).get("store")
+        except (PspError, trio.TooSlowError):
+            served = None
+        yield psp if served is not None and _same_store(served, args.store or default_store_path()) else None
+    finally:
+        with trio.CancelScope(shield=True):
+            await psp.aclose()
+
+
+def _same_store(served: str, mine: str) -> bool:
+    """Whether the daemon's store and this command's are one: the same directory, or the same URL."""
+    if "://" in served or "://" in mine:
+        strip = re.compile(r"//[^@/]*@")  # credentials are not part of which store it is
+        return strip.sub("//", served) == strip.sub("//", mine)
+    return os.path.realpath(os.path.expanduser(served)) == os.path.realpath(os.path.expanduser(mine))
+
+
 async def cmd_restore(args: argparse.Namespace) -> int:
+    if not args.service_workers:
+        async with _daemon(args) as psp:
+            if psp is not None:
+                info = await psp.session(split_ref(args.ref)[0])  # an unknown name fails before attaching
+                number = split_ref(args.ref)[1]
+                async with _attached(psp, args.cdp) as browser:
+                    result = await psp.restore(
+                        info.id, browser, version=number, context=args.context, only=_split(args.only),
+                        skip=_split(args.skip), clean=args.clean or None,
+                    )
+                return _print_restored(args, result)
     sessions = _sessions(args)
     await sessions.get(args.ref)  # an unknown name fails before connecting
     async with open_cdp(args.cdp) as connection:
@@ -145,12 +232,16 @@ async def cmd_restore(args: argparse.Namespace) -> int:
             clean=args.clean,
             options=["service_workers"] if args.service_workers else [],
         )
+    return _print_restored(args, {"id": info.id, "name": info.name, "version": info.head, **report.as_dict()})
+
+
+def _print_restored(args: argparse.Namespace, result: dict[str, Any]) -> int:
     if args.json:
-        _print_json({"id": info.id, "name": info.name, **report.as_dict()})
+        _print_json(result)
         return 0
-    where = f"context {report.context_id}" if report.context_id else "the default context"
-    print(f"restored {info.name} into {where}: {_counts(report.restored) or 'nothing'}")
-    for note in report.notes:
+    where = f"context {result['context']}" if result.get("context") else "the default context"
+    print(f"restored {result['name']} into {where}: {_counts(result['restored']) or 'nothing'}")
+    for note in result["notes"]:
         print(f"note: {note}")
     return 0
 
@@ -580,6 +671,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--full-every", type=int, metavar="N", help=f"a full snapshot every N versions (default {FULL_EVERY})")
         p.add_argument("--cipher", choices=CIPHERS, help="seal new versions with this (default: $PSP_CIPHER or aes-256-gcm)")
 
+    def no_daemon(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--no-daemon", action="store_true",
+            help="work in this process even if a daemon serving the same store answers on its socket ($PSP_NO_DAEMON=1 too)",
+        )
+
     cdp_help = "browser endpoint: http://host:port, ws:// URL, port, DevToolsActivePort file or profile directory"
 
     p = command("capture", cmd_capture, "capture a browser context into a session")
@@ -596,6 +693,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also watch each tab's requests for a few seconds and keep the tokens of their Authorization headers",
     )
     versioning(p)
+    no_daemon(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = command("restore", cmd_restore, "restore a session into a browser")
@@ -607,6 +705,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--service-workers", action="store_true", help="register the captured service workers again (fetches their scripts)"
     )
+    no_daemon(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = command("ls", cmd_ls, "list sessions")
