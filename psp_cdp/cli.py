@@ -37,6 +37,7 @@ from .state.auth import (
 )
 from .state.pages import origin_of
 from .client import AsyncClient, DaemonError, default_socket_path
+from .daemon.apikeys import SCOPES
 from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags, split_ref
 from .store.sessions import CIPHERS, FULL_EVERY, Captured
 from .store.keys import Keyring
@@ -639,7 +640,48 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="psp daemon: %(levelname)s: %(message)s", stream=sys.stderr)
     logging.getLogger("psp_cdp.daemon.http").setLevel(logging.WARNING)
-    return await run_daemon(args.store, args.socket, cache_mib=args.cache_mib)
+    return await run_daemon(
+        args.store,
+        args.socket,
+        cache_mib=args.cache_mib,
+        tcp=args.tcp,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        api_keys=args.api_keys,
+    )
+
+
+async def cmd_keys_api_create(args: argparse.Namespace) -> int:
+    from .daemon import create_key
+
+    key_id, token = await trio.to_thread.run_sync(
+        lambda: create_key(args.api_keys, name=args.name, tenant=args.tenant, scopes=args.scope)
+    )
+    print(f"API key {key_id} for tenant {args.tenant} ({', '.join(args.scope)}); the token, shown this once:")
+    print(token)
+    return 0
+
+
+async def cmd_keys_api_list(args: argparse.Namespace) -> int:
+    from .daemon import list_keys
+
+    keys = [k.as_dict() for k in await trio.to_thread.run_sync(list_keys, args.api_keys)]
+    if args.json:
+        _print_json(keys)
+        return 0
+    if not keys:
+        print("no API keys")
+    for key in keys:
+        print(f"{key['id']}  {key['name']}  tenant {key['tenant']}  {','.join(key['scopes'])}  created {_when(key['created_at'])}")
+    return 0
+
+
+async def cmd_keys_api_revoke(args: argparse.Namespace) -> int:
+    from .daemon import revoke_key
+
+    key = await trio.to_thread.run_sync(revoke_key, args.api_keys, args.id)
+    print(f"revoked API key {key.id} ({key.name}); a running daemon refuses it from its next request")
+    return 0
 
 
 # -- parser -----------------------------------------------------------------
@@ -784,6 +826,22 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--cipher", choices=CIPHERS[:2], help="seal with this cipher (default: $PSP_CIPHER or aes-256-gcm)")
         if name == "list":
             p.add_argument("--json", action="store_true", help="print JSON")
+    api_keys_help = "API keys file (default: api-keys.json beside the keyring)"
+    p = key_actions.add_parser("api-create", help="create an API key for the daemon's TCP listener; the token is shown once")
+    p.set_defaults(handler=cmd_keys_api_create)
+    p.add_argument("--name", required=True, help="what the key is for")
+    p.add_argument("--tenant", required=True, help="the tenant whose sessions the key sees")
+    p.add_argument("--scope", action="append", required=True, choices=SCOPES,
+                   help="what the key may do (repeatable): " + ", ".join(SCOPES))
+    p.add_argument("--api-keys", metavar="FILE", help=api_keys_help)
+    p = key_actions.add_parser("api-list", help="list API keys (never their tokens)")
+    p.set_defaults(handler=cmd_keys_api_list)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--api-keys", metavar="FILE", help=api_keys_help)
+    p = key_actions.add_parser("api-revoke", help="revoke an API key; a running daemon refuses it from its next request")
+    p.set_defaults(handler=cmd_keys_api_revoke)
+    p.add_argument("id", metavar="ID", help="the key's id (or the token)")
+    p.add_argument("--api-keys", metavar="FILE", help=api_keys_help)
 
     p = command("daemon", cmd_daemon, "serve the control API (HTTP/1.1 and JSON) on a Unix socket until SIGTERM")
     p.add_argument(
@@ -795,6 +853,14 @@ def _parser() -> argparse.ArgumentParser:
         "--cache-mib", metavar="MIB", type=float, default=256,
         help="memory for decoded versions kept for repeated restores (default: 256; 0: none)",
     )
+    p.add_argument(
+        "--tcp", metavar="HOST:PORT",
+        help="also serve the API over TCP, TLS 1.3 only, to clients with an API key "
+        "(needs --tls-cert and --tls-key; port 0: any free port)",
+    )
+    p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain) for the TCP listener")
+    p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    p.add_argument("--api-keys", metavar="FILE", help=api_keys_help)
 
     p = command("rm", cmd_rm, "remove a session")
     p.add_argument("ref", metavar="NAME", help="session name or id")

@@ -200,3 +200,41 @@ async def test_watch_writes_a_delta_per_change_and_stops_cleanly(
     exported = json.loads(psp("export", "w", "--format", "json", "-o", "-", store=store).stdout)
     items = {i["key"]["text"]: i["value"]["text"] for s in exported["storage"]["localStorage"] for i in s["items"]}
     assert items["step"] == "last"
+
+
+async def test_capture_and_restore_go_through_a_daemon_serving_the_same_store(
+    tmp_path, site: Site, cdp: CdpConnection, chromium: LaunchedBrowser, chromium_b: LaunchedBrowser
+) -> None:
+    from .test_daemon import RunningDaemon
+
+    daemon = RunningDaemon(tmp_path / "daemon")
+    # The command's own keyring is unusable: only the daemon (its keyring) can seal what it writes.
+    through = {**os.environ, "PSP_SOCKET": daemon.socket, "PSP_KEY": "not a key"}
+
+    def run(*args: str, env: dict[str, str], store: str = daemon.store) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PSP, *args, "--store", store], capture_output=True, text=True, timeout=60, env=env)
+
+    try:
+        async with browser_context(cdp) as source:
+            await source.new_page(f"{site.url()}/set-cookie?c=via%3Ddaemon%3B%20Max-Age%3D600&next=/storage%3Flocal.k%3Dv")
+            delegated = run("capture", "--cdp", chromium.endpoint, "--context", source.id, "--name", "d", "--tag", "a=1",
+                            env=through)
+            assert delegated.returncode == 0, delegated.stderr
+            assert delegated.stdout.startswith("captured d version 1 (full, "), delegated.stdout
+            assert "1 cookies, 1 localStorage items" in delegated.stdout
+            assert f"origins covered: {site.url()}" in delegated.stdout
+            as_json = json.loads(run("capture", "--cdp", chromium.endpoint, "--context", source.id, "--name", "d",
+                                     "--json", env=through).stdout)
+            assert as_json["version"]["version"] == 2 and as_json["tags"] == {"a": "1"}
+            # Another store: the daemon is not used, and the unusable keyring shows it.
+            elsewhere = run("capture", "--cdp", chromium.endpoint, "--context", source.id, "--name", "d",
+                            env=through, store=str(tmp_path / "other"))
+            assert elsewhere.returncode == 1 and "PSP_KEY" in elsewhere.stderr
+        restored = run("restore", "d@1", "--cdp", chromium_b.endpoint, "--context", "new", "--json", env=through)
+        assert restored.returncode == 0, restored.stderr
+        result = json.loads(restored.stdout)
+        assert result["version"] == 1 and result["restored"]["cookies"] == 1 and result["context"]
+        listed = json.loads(run("ls", "--json", env={**os.environ, "PSP_NO_DAEMON": "1"}).stdout)
+        assert [s["name"] for s in listed] == ["d"]
+    finally:
+        assert daemon.terminate() == 0, daemon.stderr()

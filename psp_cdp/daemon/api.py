@@ -1,11 +1,17 @@
 """The control API's endpoints: :data:`ROUTES`, the one table both served and documented.
 
 A session ``{id}`` in a path is a session id or a session name.
+
+Each route names the API key scopes it needs over TCP (:attr:`Route.scopes`); each
+handler shows a request only what its :attr:`Request.access` sees: through a
+tenant's key, that tenant's sessions, browsers and watches, and nothing of any other
+(unknown and unseen answer alike, 404). See :mod:`psp_cdp.daemon.auth`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,18 +19,23 @@ from typing import Any
 import trio
 
 from .. import __version__
+from ..errors import PspError, SessionNotFoundError
 from ..state import components
 from ..store import RedisStore, SessionInfo, parse_tags
 from ..store.sessions import CIPHERS
 from .app import ApiError, Query, Request, Response, Route, WebSocket
-from .browsers import Browsers
+from .apikeys import SCOPES, ApiKeyFile
+from .auth import LOCAL, TENANT_TAG, Access
+from .browsers import Browser, Browsers
 from .events import Events
 from .schema import ref
-from .sessions import DaemonSessions
-from .watches import Watches
+from .sessions import DaemonSessions, pinned
+from .watches import Watch, Watches
 
 __all__ = ["PROTOCOL_VERSION", "Daemon", "ROUTES"]
 
+#: How often an open /v1/events subscription made with an API key checks that the key still exists.
+KEY_RECHECK_SECONDS = 1.0
 #: Semantic version of the control API (not of the package).
 PROTOCOL_VERSION = "1.0.0"
 STORES = ["filesystem", "redis", "redis+cluster"]
@@ -42,6 +53,19 @@ class Daemon:
     #: The OpenAPI document, made on first request.
     openapi: dict[str, Any] | None = None
     started_at: float = field(default_factory=time.time)
+    #: The store as ``GET /v1/version`` names it (:func:`~psp_cdp.daemon.server.store_location`).
+    store_location: str | None = None
+    #: The API keys of the TCP listener (``None``: no TCP listener).
+    keys: ApiKeyFile | None = None
+
+    def key_valid(self, access: Access) -> bool:
+        """Whether the key a request was made with is still in the keys file (True without a key)."""
+        if access.key is None or self.keys is None:
+            return access.key is None
+        try:
+            return self.keys.keys().get(access.key.id) == access.key
+        except PspError:
+            return False
 
     def __post_init__(self) -> None:
         # A capture (a watch's too) takes its browser's turn.
@@ -61,9 +85,33 @@ class Daemon:
     async def io(self, function, *args):  # type: ignore[no-untyped-def]
         return await trio.to_thread.run_sync(function, *args)
 
-    async def session(self, ref: str) -> SessionInfo:
-        """The session with that id or name (404 if none)."""
-        return await self.io(self.sessions.store.get, ref)
+    async def session(self, ref: str, access: Access = LOCAL) -> SessionInfo:
+        """The session with that id or name that ``access`` sees (404 if none).
+
+        For a tenant's key, another tenant's session is answered exactly as a missing
+        one: same message, no similar names, and one lookup either way.
+        """
+        store = self.sessions.store
+        if not access.restricted:
+            return await self.io(store.get, ref)
+        info = await self.io(store.find, ref)
+        if info is None or not access.sees_tags(info.tags):
+            raise SessionNotFoundError(ref)
+        return info
+
+    def browser(self, browser_id: str, access: Access = LOCAL) -> Browser:
+        """The attached browser ``access`` sees (404 if none, or another tenant's)."""
+        browser = self.browsers.get(browser_id)
+        if not access.sees(browser.tenant):
+            raise ApiError(404, f"no browser {browser_id!r} (attach one with POST /v1/browsers)")
+        return browser
+
+    def watch(self, watch_id: str, access: Access = LOCAL) -> Watch:
+        """The watch ``access`` sees (404 if none, or another tenant's)."""
+        watch = self.require_watches().get(watch_id)
+        if not access.sees(watch.tenant):
+            raise ApiError(404, f"no watch {watch_id!r} (start one with POST /v1/sessions/{{id}}/watch)")
+        return watch
 
 
 # -- meta ----------------------------------------------------------------------------
@@ -74,7 +122,7 @@ async def health(daemon: Daemon, request: Request) -> Any:
 
 
 async def version(daemon: Daemon, request: Request) -> Any:
-    return {
+    answer: dict[str, Any] = {
         "protocol": PROTOCOL_VERSION,
         "psp_cdp": __version__,
         "capabilities": {
@@ -88,6 +136,11 @@ async def version(daemon: Daemon, request: Request) -> Any:
             "watch": True,
         },
     }
+    # Where this daemon's sessions live, so a local psp can tell whether it serves the same store;
+    # not for a tenant's key over TCP (the layout of the daemon's machine is none of its business).
+    if daemon.store_location is not None and not request.access.restricted:
+        answer["store"] = daemon.store_location
+    return answer
 
 
 async def stats(daemon: Daemon, request: Request) -> Any:
@@ -119,33 +172,47 @@ async def openapi(daemon: Daemon, request: Request) -> Any:
 # -- sessions ------------------------------------------------------------------------
 
 
+def _tags(request: Request, tags: dict[str, str] | None) -> dict[str, str] | None:
+    """Tags a request gives a session: over TCP, never the reserved tenant tag (422)."""
+    if tags and TENANT_TAG in tags and request.access.transport == "tcp":
+        raise ApiError(422, f"tags: {TENANT_TAG!r} is reserved: a session made with an API key belongs to the key's tenant")
+    return tags
+
+
 async def list_sessions(daemon: Daemon, request: Request) -> Any:
     tags = parse_tags(request.query.get("tag"))
     listing = await daemon.sessions.list(tags)
-    return [s.as_dict() for s in listing]
+    return [s.as_dict() for s in listing if request.access.sees_tags(s.tags)]
 
 
 async def create_session(daemon: Daemon, request: Request) -> Any:
     body = request.body
     store = daemon.sessions.store
-    info = await daemon.io(lambda: store.create(body["name"], description=body.get("description", ""), tags=body.get("tags")))
+    tags = _tags(request, body.get("tags"))
+    tenant = request.access.tenant
+    if tenant is not None:
+        tags = {**(tags or {}), TENANT_TAG: tenant}
+    info = await daemon.io(lambda: store.create(body["name"], description=body.get("description", ""), tags=tags))
     info = await daemon.session(info.id)
     daemon.events.publish("created", info.as_dict())
     return Response(201, info.as_dict(), {"location": f"/v1/sessions/{info.id}"})
 
 
 async def get_session(daemon: Daemon, request: Request) -> Any:
-    return (await daemon.session(request.params["id"])).as_dict()
+    return (await daemon.session(request.params["id"], request.access)).as_dict()
 
 
 async def patch_session(daemon: Daemon, request: Request) -> Any:
-    info = await daemon.session(request.params["id"])
+    info = await daemon.session(request.params["id"], request.access)
     body = request.body
     for name in ("description", "keep", "ttl", "full_every"):
         if name in body:
             setattr(info, name, body[name])
     if "tags" in body:
-        info.tags = dict(body["tags"])
+        tags = dict(_tags(request, body["tags"]) or {})
+        if request.access.transport == "tcp" and TENANT_TAG in info.tags:
+            tags[TENANT_TAG] = info.tags[TENANT_TAG]  # over TCP, the tenant stays what it is
+        info.tags = tags
     await daemon.io(daemon.sessions.store.update, info)
     info = await daemon.session(info.id)
     daemon.events.publish("updated", info.as_dict())
@@ -153,7 +220,7 @@ async def patch_session(daemon: Daemon, request: Request) -> Any:
 
 
 async def delete_session(daemon: Daemon, request: Request) -> Any:
-    info = await daemon.session(request.params["id"])
+    info = await daemon.session(request.params["id"], request.access)
     if daemon.watches is not None:
         await daemon.watches.stop_where(session_id=info.id)  # else its next write would make it anew
     await daemon.sessions.delete(info.id)
@@ -162,20 +229,21 @@ async def delete_session(daemon: Daemon, request: Request) -> Any:
 
 
 async def list_versions(daemon: Daemon, request: Request) -> Any:
-    info = await daemon.session(request.params["id"])
+    info = await daemon.session(request.params["id"], request.access)
     _, versions = await daemon.sessions.versions(info.id)
     return [v.as_dict() for v in versions]
 
 
 async def capture(daemon: Daemon, request: Request) -> Any:
     body = request.body
-    info = await daemon.session(request.params["id"])
-    browser = daemon.browsers.get(body["browser"])
+    info = await daemon.session(request.params["id"], request.access)
+    browser = daemon.browser(body["browser"], request.access)
     async with browser.lock:
         connection = browser.require()
-        captured = await daemon.sessions.capture(
-            connection, info.name, context=body.get("context"), only=body.get("only"), skip=body.get("skip")
-        )
+        with pinned(info.id):  # into this session, even if its name is taken by another meanwhile
+            captured = await daemon.sessions.capture(
+                connection, info.name, context=body.get("context"), only=body.get("only"), skip=body.get("skip")
+            )
     written = captured.version
     assert written is not None
     session = captured.info.as_dict()
@@ -193,10 +261,10 @@ async def capture(daemon: Daemon, request: Request) -> Any:
 
 async def restore(daemon: Daemon, request: Request) -> Any:
     body = request.body
-    info = await daemon.session(request.params["id"])
+    info = await daemon.session(request.params["id"], request.access)
     if not info.head:
         raise ApiError(409, f"session {info.name!r} has no captured state yet")
-    browser = daemon.browsers.get(body["browser"])
+    browser = daemon.browser(body["browser"], request.access)
     number = body.get("version")
     target = f"{info.id}@{number}" if number is not None else info.id
     async with browser.lock:
@@ -218,44 +286,58 @@ async def restore(daemon: Daemon, request: Request) -> Any:
 async def start_watch(daemon: Daemon, request: Request) -> Any:
     body = request.body
     watches = daemon.require_watches()
-    info = await daemon.session(request.params["id"])
-    browser = daemon.browsers.get(body["browser"])
+    info = await daemon.session(request.params["id"], request.access)
+    browser = daemon.browser(body["browser"], request.access)
     options = {name: body[name] for name in ("cookie_interval", "debounce", "max_delay") if name in body}
-    watch = await watches.start(info, browser, context=body.get("context"), **options)
+    with pinned(info.id):  # (the watch's task inherits this: its captures go into this session only)
+        watch = await watches.start(info, browser, context=body.get("context"), tenant=info.tags.get(TENANT_TAG), **options)
     return Response(201, {"watch": watch.id, **watch.as_dict()}, {"location": f"/v1/watches/{watch.id}"})
 
 
 async def list_watches(daemon: Daemon, request: Request) -> Any:
-    return [w.as_dict() for w in daemon.require_watches().list()]
+    return [w.as_dict() for w in daemon.require_watches().list() if request.access.sees(w.tenant)]
 
 
 async def get_watch(daemon: Daemon, request: Request) -> Any:
-    return daemon.require_watches().get(request.params["id"]).as_dict()
+    return daemon.watch(request.params["id"], request.access).as_dict()
 
 
 async def stop_watch(daemon: Daemon, request: Request) -> Any:
-    await daemon.require_watches().stop(request.params["id"])
+    watch = daemon.watch(request.params["id"], request.access)
+    await daemon.require_watches().stop(watch.id)
     return Response(204)
 
 
 # -- browsers ------------------------------------------------------------------------
 
+#: Endpoints a request over TCP may attach: network addresses, never a path on the daemon's machine.
+_NETWORK_ENDPOINT = re.compile(
+    r"^(?:(?:https?|wss?)://\S+|\d{1,5}|[A-Za-z0-9.\-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5})$"
+)
+
 
 async def attach_browser(daemon: Daemon, request: Request) -> Any:
-    browser = await daemon.browsers.attach(request.body["cdp"])
+    endpoint = request.body["cdp"]
+    if request.access.transport == "tcp" and not _NETWORK_ENDPOINT.match(endpoint.strip()):
+        raise ApiError(
+            403, "cdp: over TCP, give http://host:port, a ws:// URL, host:port or a port "
+            "(a DevToolsActivePort file or profile directory names a path on the daemon's machine)",
+        )
+    browser = await daemon.browsers.attach(endpoint, tenant=request.access.tenant)
     return Response(201, browser.as_dict(), {"location": f"/v1/browsers/{browser.id}"})
 
 
 async def list_browsers(daemon: Daemon, request: Request) -> Any:
-    return [b.as_dict() for b in daemon.browsers.list()]
+    return [b.as_dict() for b in daemon.browsers.list() if request.access.sees(b.tenant)]
 
 
 async def get_browser(daemon: Daemon, request: Request) -> Any:
-    return daemon.browsers.get(request.params["id"]).as_dict()
+    return daemon.browser(request.params["id"], request.access).as_dict()
 
 
 async def detach_browser(daemon: Daemon, request: Request) -> Any:
-    await daemon.browsers.detach(request.params["id"])
+    browser = daemon.browser(request.params["id"], request.access)
+    await daemon.browsers.detach(browser.id)
     return Response(204)
 
 
@@ -266,7 +348,9 @@ async def events(daemon: Daemon, socket: WebSocket) -> None:
     """Send each session event as one JSON text message until either side closes."""
     refs = set(socket.query.get("session", ())) or None
     delta = socket.query.get("delta", ["0"])[0] in ("1", "true")
-    with daemon.events.subscribe(refs, delta=delta) as subscriber:
+    access = socket.access
+    visible = (lambda session: access.sees_tags(session.get("tags"))) if access.restricted else None
+    with daemon.events.subscribe(refs, delta=delta, visible=visible) as subscriber:
         await socket.accept()
         async with trio.open_nursery() as nursery:
 
@@ -282,6 +366,15 @@ async def events(daemon: Daemon, socket: WebSocket) -> None:
                         pass  # nothing is asked of clients yet; what they send is ignored
 
             nursery.start_soon(until_client_goes)
+            if access.key is not None:
+
+                async def until_key_revoked() -> None:
+                    while daemon.key_valid(access):
+                        await trio.sleep(KEY_RECHECK_SECONDS)
+                    await socket.close(1008, "the API key was revoked")
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(until_key_revoked)
             async for event in subscriber.receive:
                 await socket.send_json(event)
             nursery.cancel_scope.cancel()
@@ -295,21 +388,24 @@ async def events(daemon: Daemon, socket: WebSocket) -> None:
 # -- the table -----------------------------------------------------------------------
 
 _ID = "session id or name"
+READ, WRITE, CONTROL, ADMIN = SCOPES
 _SESSION_ERRORS = (404,)
 _BODY_ERRORS = (400, 413, 422)
 
 ROUTES: list[Route] = [
-    Route("GET", "/v1/health", health, "health", "Whether the daemon answers", response=ref("Health"), tag="meta"),
+    Route("GET", "/v1/health", health, "health", "Whether the daemon answers", response=ref("Health"), tag="meta", scopes=None),
     Route(
         "GET", "/v1/version", version, "version", "Protocol version and capabilities",
-        response=ref("Version"), tag="meta",
+        response=ref("Version"), tag="meta", scopes=(),
         description="`protocol` follows semantic versioning: clients check its major version and degrade gracefully "
-        "on the capabilities this daemon lacks.",
+        "on the capabilities this daemon lacks. `store` names the store this daemon serves (a directory's absolute "
+        "path, or the URL without its password), so a client can tell whether the daemon serves its store; it is "
+        "left out for a tenant's API key over TCP.",
     ),
-    Route("GET", "/v1/openapi.json", openapi, "openapi", "This document", response={"type": "object"}, tag="meta"),
+    Route("GET", "/v1/openapi.json", openapi, "openapi", "This document", response={"type": "object"}, tag="meta", scopes=()),
     Route(
         "GET", "/v1/stats", stats, "stats", "Figures of this daemon: hot versions cache, store reads, browsers, events",
-        response=ref("Stats"), tag="meta",
+        response=ref("Stats"), tag="meta", scopes=(ADMIN,),
         description="`cache` is the hot versions cache (`psp daemon --cache-mib`, default 256): decoded versions by "
         "session and version, so a repeated restore of the same version reads no blob from the store and decodes "
         "nothing (`hits` grows, `versions_decoded` does not). `versions_decoded` counts every blob this daemon read "
@@ -319,34 +415,34 @@ ROUTES: list[Route] = [
         "GET", "/v1/sessions", list_sessions, "listSessions", "List sessions",
         query=(Query("tag", {"type": "string", "pattern": "^[^=]+=", "description": "KEY=VALUE"},
                      "only sessions with this tag (KEY=VALUE; repeatable: all must match)", repeatable=True),),
-        response={"type": "array", "items": ref("Session")}, errors=(422,), tag="sessions",
+        response={"type": "array", "items": ref("Session")}, errors=(422,), tag="sessions", scopes=(READ,),
     ),
     Route(
         "POST", "/v1/sessions", create_session, "createSession", "Create a session (without versions)",
-        body=ref("NewSession"), status=201, response=ref("Session"), errors=(*_BODY_ERRORS, 409), tag="sessions",
+        body=ref("NewSession"), status=201, response=ref("Session"), errors=(*_BODY_ERRORS, 409), tag="sessions", scopes=(WRITE,),
     ),
     Route("GET", "/v1/sessions/{id}", get_session, "getSession", "Describe a session",
-          response=ref("Session"), errors=_SESSION_ERRORS, tag="sessions"),
+          response=ref("Session"), errors=_SESSION_ERRORS, tag="sessions", scopes=(READ,)),
     Route(
         "PATCH", "/v1/sessions/{id}", patch_session, "updateSession", "Change a session's description, tags or policy",
-        body=ref("SessionPatch"), response=ref("Session"), errors=(*_BODY_ERRORS, 404), tag="sessions",
+        body=ref("SessionPatch"), response=ref("Session"), errors=(*_BODY_ERRORS, 404), tag="sessions", scopes=(WRITE,),
     ),
     Route("DELETE", "/v1/sessions/{id}", delete_session, "deleteSession", "Remove a session and all its versions",
-          status=204, errors=_SESSION_ERRORS, tag="sessions"),
+          status=204, errors=_SESSION_ERRORS, tag="sessions", scopes=(WRITE,)),
     Route(
         "GET", "/v1/sessions/{id}/versions", list_versions, "listVersions", "List a session's versions, oldest first",
-        response={"type": "array", "items": ref("SessionVersion")}, errors=_SESSION_ERRORS, tag="sessions",
+        response={"type": "array", "items": ref("SessionVersion")}, errors=_SESSION_ERRORS, tag="sessions", scopes=(READ,),
     ),
     Route(
         "POST", "/v1/sessions/{id}/capture", capture, "capture",
         "Capture a browser context as the session's next version",
-        body=ref("Capture"), response=ref("Captured"), errors=(*_BODY_ERRORS, 404, 502, 503), tag="sessions",
+        body=ref("Capture"), response=ref("Captured"), errors=(*_BODY_ERRORS, 404, 502, 503), tag="sessions", scopes=(WRITE, CONTROL),
         description="Answers once the version is written. The session must exist (POST /v1/sessions). "
         "Captures and restores on one browser take turns.",
     ),
     Route(
         "POST", "/v1/sessions/{id}/restore", restore, "restore", "Restore a version of the session into a browser",
-        body=ref("Restore"), response=ref("Restored"), errors=(*_BODY_ERRORS, 404, 409, 502, 503), tag="sessions",
+        body=ref("Restore"), response=ref("Restored"), errors=(*_BODY_ERRORS, 404, 409, 502, 503), tag="sessions", scopes=(READ, CONTROL),
         description="Answers once the state is restored, with what was restored per component. A version restored "
         "before is taken from the hot versions cache (see GET /v1/stats): only the list of versions is read from the "
         "store, to check that the version still exists.",
@@ -354,7 +450,7 @@ ROUTES: list[Route] = [
     Route(
         "POST", "/v1/sessions/{id}/watch", start_watch, "startWatch",
         "Keep the session up to date with a browser context: a new version for each batch of changes",
-        body=ref("NewWatch"), status=201, response=ref("Watch"), errors=(*_BODY_ERRORS, 404, 502, 503), tag="watches",
+        body=ref("NewWatch"), status=201, response=ref("Watch"), errors=(*_BODY_ERRORS, 404, 502, 503), tag="watches", scopes=(WRITE, CONTROL),
         description="Answers once the first capture is written (as the session's next version), so every change "
         "made after the answer is seen. Each batch of changes (after `debounce` seconds of quiet, at most "
         "`max_delay` seconds after the first change; cookies are polled every `cookie_interval` seconds) is "
@@ -363,29 +459,31 @@ ROUTES: list[Route] = [
         "Deleting the session or detaching the browser stops its watches.",
     ),
     Route("GET", "/v1/watches", list_watches, "listWatches", "List watches",
-          response={"type": "array", "items": ref("Watch")}, tag="watches"),
+          response={"type": "array", "items": ref("Watch")}, tag="watches", scopes=(CONTROL,)),
     Route("GET", "/v1/watches/{id}", get_watch, "getWatch", "Describe a watch",
-          response=ref("Watch"), errors=(404,), tag="watches"),
+          response=ref("Watch"), errors=(404,), tag="watches", scopes=(CONTROL,)),
     Route(
         "DELETE", "/v1/watches/{id}", stop_watch, "stopWatch", "Stop a watch",
-        status=204, errors=(404,), tag="watches",
+        status=204, errors=(404,), tag="watches", scopes=(CONTROL,),
         description="Writes what changed since the watch's last write, then answers. A failed watch is just removed.",
     ),
     Route(
         "POST", "/v1/browsers", attach_browser, "attachBrowser", "Attach a browser by its DevTools endpoint",
-        body=ref("Attach"), status=201, response=ref("Browser"), errors=(*_BODY_ERRORS, 502), tag="browsers",
+        body=ref("Attach"), status=201, response=ref("Browser"), errors=(*_BODY_ERRORS, 502), tag="browsers", scopes=(CONTROL,),
         description="502 if the browser cannot be reached now. Once attached, a browser whose connection is lost "
         "(it crashed or was restarted) is attached again at the same endpoint, resolved anew each time, with "
         "exponential backoff (0.2 s doubling to 10 s between attempts) for as long as it stays attached; "
-        "meanwhile it is listed with `attached: false` and commands for it answer 502.",
+        "meanwhile it is listed with `attached: false` and commands for it answer 502. Over TCP, `cdp` must be a "
+        "network address (http://host:port, a ws:// URL, host:port or a port), never a path on the daemon's machine "
+        "(403); the daemon connects to whatever address it is given, so browsers:control is for trusted clients.",
     ),
     Route("GET", "/v1/browsers", list_browsers, "listBrowsers", "List attached browsers",
-          response={"type": "array", "items": ref("Browser")}, tag="browsers"),
+          response={"type": "array", "items": ref("Browser")}, tag="browsers", scopes=(CONTROL,)),
     Route("GET", "/v1/browsers/{id}", get_browser, "getBrowser", "Describe an attached browser",
-          response=ref("Browser"), errors=(404,), tag="browsers"),
+          response=ref("Browser"), errors=(404,), tag="browsers", scopes=(CONTROL,)),
     Route(
         "DELETE", "/v1/browsers/{id}", detach_browser, "detachBrowser",
-        "Detach a browser (it keeps running, as it was)", status=204, errors=(404,), tag="browsers",
+        "Detach a browser (it keeps running, as it was)", status=204, errors=(404,), tag="browsers", scopes=(CONTROL,),
         description="Stops attaching it again, stops its watches (each writes what changed since its last write), "
         "and waits for the capture or restore in flight on that browser.",
     ),
@@ -397,7 +495,7 @@ ROUTES: list[Route] = [
             Query("delta", {"type": "string", "enum": ["0", "1", "false", "true"]},
                   "1: each `version` event carries a `delta`: what the version changed against the one before it"),
         ),
-        status=101, response=ref("Event"), errors=(422, 426), websocket=True, tag="events",
+        status=101, response=ref("Event"), errors=(422, 426), websocket=True, tag="events", scopes=(READ,),
         description="Upgrade to a WebSocket; each text message is one JSON event: `created`, `updated`, `deleted` "
         "(with the session) or `version` (with the session and the new version). Versions are announced once each, "
         "whoever wrote them: this daemon (captures, watches) and, with a Redis store, every other daemon and `psp` "

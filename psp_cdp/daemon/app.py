@@ -7,16 +7,24 @@ handler, and turns every error into ``{"message": ...}`` with a fitting status:
 
 =====  =====================================================================
 400    the body is not JSON (or the query string is not UTF-8)
-404    no such endpoint; unknown session, version or browser
+401    over TCP: no API key, or one that is not valid (``WWW-Authenticate: Bearer``)
+403    over TCP: the key lacks the route's scope; on the Unix socket: a peer
+       that is neither the daemon's user, root, nor in the socket's group
+404    no such endpoint; unknown session, version or browser (or another tenant's)
 405    the path exists, the method does not (``Allow`` lists the methods)
 409    the name is taken; the session has no version to restore yet
 413    the body is over :data:`MAX_BODY` bytes
 422    JSON that fails validation; any :class:`UsageError` or :class:`StateError`
 426    ``/v1/events`` asked for without a WebSocket upgrade
 502    the browser is detached, dead or unreachable; it answered with an error
-503    the store cannot be reached
+503    the store cannot be reached (over TCP: the API keys cannot be read)
 500    anything else: ``{"message": "internal error"}`` (logged with its traceback)
 =====  =====================================================================
+
+Who may ask what is :mod:`psp_cdp.daemon.auth`'s to say: each request is admitted
+(:meth:`Guard.admit`: peer credentials, API key) before it is routed, then checked
+against its route's :attr:`Route.scopes`; handlers get the result as
+:attr:`Request.access`.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from ..cdp import leaf_errors, wire_json
@@ -42,6 +50,9 @@ from ..errors import (
     VersionNotFoundError,
 )
 from .schema import SchemaError, validate
+
+if TYPE_CHECKING:
+    from .auth import Access, Guard
 
 __all__ = ["MAX_BODY", "ApiError", "App", "Query", "Request", "Response", "Route", "WebSocket", "error_status"]
 
@@ -92,6 +103,8 @@ class Request:
     query: dict[str, list[str]]
     body: Any
     scope: dict[str, Any]
+    #: Who asks (:class:`~psp_cdp.daemon.auth.Access`): set by :class:`App` for every request.
+    access: Access = None  # type: ignore[assignment]
 
     def first(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -119,6 +132,9 @@ class Route:
     #: A WebSocket endpoint: ``handler(daemon, WebSocket)``.
     websocket: bool = False
     tag: str = ""
+    #: API key scopes a request over TCP needs (all of them; ``admin`` holds every one):
+    #: ``()`` any valid key, ``None`` no key at all. Unless a route says, only ``admin`` keys.
+    scopes: tuple[str, ...] | None = ("admin",)
 
     @property
     def segments(self) -> list[str]:
@@ -164,6 +180,8 @@ class WebSocket:
         self._send = send
         self.query: dict[str, list[str]] = {}
         self.closed = False
+        #: Who asks (:class:`~psp_cdp.daemon.auth.Access`): set by :class:`App` before the handler runs.
+        self.access: Access = None  # type: ignore[assignment]
 
     async def accept(self) -> None:
         await self._send({"type": "websocket.accept"})
@@ -190,10 +208,14 @@ class WebSocket:
 class App:
     """The ASGI application over a route table; ``context`` is handed to every handler."""
 
-    def __init__(self, routes: list[Route], context: Any, *, max_body: int = MAX_BODY) -> None:
+    def __init__(self, routes: list[Route], context: Any, *, max_body: int = MAX_BODY, guard: Guard | None = None) -> None:
+        from .auth import Guard
+
         self.routes = routes
         self.context = context
         self.max_body = max_body
+        #: Admits requests (peer credentials, API keys); by default: no TCP listener, Unix peers checked.
+        self.guard = guard if guard is not None else Guard()
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
         kind = scope["type"]
@@ -230,19 +252,32 @@ class App:
 
     # -- HTTP -------------------------------------------------------------------------
 
+    def admit(self, scope: dict[str, Any], method: str) -> tuple[Route, dict[str, str], Access]:
+        """The route, its parameters and who asks; 401 or 403 before 404 or 405 for who may not ask."""
+        try:
+            route, params = self.match(method, scope["path"])
+        except ApiError as unrouted:
+            self.guard.admit(scope, None)
+            raise unrouted
+        access = self.guard.admit(scope, route)
+        self.guard.allow(access, route)
+        return route, params, access
+
     async def _http(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
         method, path = scope["method"], scope["path"]
+        asking: list[Access] = []
         try:
-            response = await self._answer(scope, receive)
+            response = await self._answer(scope, receive, asking)
         except ClientGone:
             return  # nobody to answer
         except Exception as error:  # every error becomes a JSON answer
-            response = self._error_response(error, method, path)
+            response = self._error_response(error, method, path, asking[0] if asking else None)
         await self._send(send, response)
 
-    async def _answer(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict]]) -> Response:
+    async def _answer(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict]], asking: list[Access]) -> Response:
         method, path = scope["method"], scope["path"]
-        route, params = self.match(method, path)
+        route, params, access = self.admit(scope, method)
+        asking.append(access)
         if route.websocket:
             raise ApiError(426, f"{path} is a WebSocket endpoint: ask for an upgrade", {"upgrade": "websocket"})
         query = _query(scope)
@@ -251,7 +286,7 @@ class App:
         if route.body is not None:
             body = _parse(await self._read_body(scope, receive))
             validate(body, route.body)
-        request = Request(method, path, params, query, body, scope)
+        request = Request(method, path, params, query, body, scope, access)
         result = await route.handler(self.context, request)
         if isinstance(result, Response):
             return result
@@ -280,12 +315,14 @@ class App:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _error_response(self, error: BaseException, method: str, path: str) -> Response:
+    def _error_response(self, error: BaseException, method: str, path: str, access: Access | None = None) -> Response:
         leaves = leaf_errors(error)
         if len(leaves) > 1 and all(isinstance(e, PspError) for e in leaves):
             error = leaves[0]
         elif len(leaves) == 1:
             error = leaves[0]
+        if isinstance(error, SessionNotFoundError) and error.similar and (access is None or access.restricted):
+            error = SessionNotFoundError(error.name)  # "similar" names may be other tenants'
         status, message = error_status(error)
         if status == 500 and not isinstance(error, PspError):
             log.error("%s %s failed", method, path, exc_info=error)
@@ -319,7 +356,7 @@ class App:
     async def _websocket(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
         socket = WebSocket(scope, receive, send)
         try:
-            route, _ = self.match("GET", scope["path"])
+            route, _, socket.access = self.admit(scope, "GET")
             if not route.websocket:
                 raise ApiError(404, f"{scope['path']} is not a WebSocket endpoint")
             socket.query = _query(scope)
@@ -327,7 +364,7 @@ class App:
         except Exception as error:
             first = await receive()  # websocket.connect
             if first["type"] == "websocket.connect":
-                await self._deny(scope, send, self._error_response(error, "GET", scope["path"]))
+                await self._deny(scope, send, self._error_response(error, "GET", scope["path"], socket.access))
             return
         try:
             await route.handler(self.context, socket)
@@ -342,11 +379,12 @@ class App:
         """Refuse a WebSocket handshake, with a JSON body where the server can send one."""
         if "websocket.http.response" in scope.get("extensions", {}):
             payload = _encode(response.body)
+            headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
             await send(
                 {
                     "type": "websocket.http.response.start",
                     "status": response.status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+                    "headers": [*headers, (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
                 }
             )
             await send({"type": "websocket.http.response.body", "body": payload})

@@ -64,6 +64,8 @@ class Browser:
     retry_at: float | None = None
     #: Captures and restores on this browser take turns.
     lock: trio.Lock = field(default_factory=trio.Lock)
+    #: The tenant of the API key that attached it (``None``: attached over the Unix socket).
+    tenant: str | None = None
     _scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     _done: trio.Event = field(default_factory=trio.Event)
 
@@ -141,9 +143,9 @@ class Browsers:
                 return browser
         return None
 
-    async def attach(self, endpoint: str) -> Browser:
+    async def attach(self, endpoint: str, *, tenant: str | None = None) -> Browser:
         """Connect to the browser at ``endpoint`` (502 if that fails); held until :meth:`detach`."""
-        browser = Browser(secrets.token_hex(8), endpoint)
+        browser = Browser(secrets.token_hex(8), endpoint, tenant=tenant)
         await self._nursery.start(self._hold, browser)
         self._browsers[browser.id] = browser
         log.info("attached browser %s at %s (%s)", browser.id, endpoint, browser.product)

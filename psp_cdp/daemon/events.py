@@ -46,16 +46,21 @@ DeltaSource = Callable[[dict[str, Any], dict[str, Any]], Awaitable[dict[str, Any
 
 
 class Subscriber:
-    def __init__(self, refs: set[str] | None, buffer: int, delta: bool = False) -> None:
+    def __init__(self, refs: set[str] | None, buffer: int, delta: bool = False,
+                 visible: Callable[[dict[str, Any]], bool] | None = None) -> None:
         self.refs = refs
         self.delta = delta
+        #: Which sessions this subscriber may see at all (a tenant's API key: its tenant's only).
+        self.visible = visible
         self.send, self.receive = trio.open_memory_channel[dict[str, Any]](buffer)
         self.overflowed = False
 
     def wants(self, event: dict[str, Any]) -> bool:
+        session = event.get("session") or {}
+        if self.visible is not None and not self.visible(session):
+            return False
         if not self.refs:
             return True
-        session = event.get("session") or {}
         return session.get("id") in self.refs or session.get("name") in self.refs
 
     def offer(self, event: dict[str, Any]) -> None:
@@ -139,8 +144,10 @@ class Events:
                 subscriber.offer(with_delta if subscriber.delta else event)
 
     @contextmanager
-    def subscribe(self, refs: set[str] | None = None, *, delta: bool = False) -> Iterator[Subscriber]:
-        subscriber = Subscriber(refs, self._buffer, delta)
+    def subscribe(self, refs: set[str] | None = None, *, delta: bool = False,
+                  visible: Callable[[dict[str, Any]], bool] | None = None) -> Iterator[Subscriber]:
+        """A subscription to events of the sessions ``refs`` (ids or names; all if none) that ``visible`` lets through."""
+        subscriber = Subscriber(refs, self._buffer, delta, visible)
         if self.closed:
             subscriber.send.close()
         self._subscribers.add(subscriber)

@@ -74,6 +74,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "protocol": {"type": "string", "description": "semantic version of this API"},
             "psp_cdp": {"type": "string", "description": "version of the psp_cdp package"},
+            "store": {
+                "type": "string",
+                "description": "the store this daemon serves: a directory's absolute path, or the URL without its "
+                "password (not shown to a tenant's API key over TCP)",
+            },
             "capabilities": {
                 "type": "object",
                 "properties": {

@@ -14,6 +14,16 @@
   flight finish for up to :data:`GRACEFUL_SECONDS`; a capture in flight writes its
   version (store writes are whole or nothing in any case); then each watch writes what
   changed since its last write, within another such deadline. A second signal stops at once.
+* The optional TCP listener (``tcp="HOST:PORT"``): TLS 1.3 only (``tls_cert`` and
+  ``tls_key`` are required; there is no plain-text TCP), HTTP/1.1, served by the same
+  hypercorn instance as the Unix socket (the TCP socket is its TLS bind, the Unix
+  socket its plain one). Every request over it but ``GET /v1/health`` needs an API key
+  from the ``api_keys`` file (default :func:`~psp_cdp.daemon.apikeys.default_api_keys_path`),
+  read again whenever it changes. Port 0 takes a free port; the second line printed
+  says which (``listening on https://HOST:PORT``).
+* Peer credentials: each connection on the Unix socket is described to the
+  application with its peer's pid, uid and gid (``SO_PEERCRED``); see
+  :mod:`psp_cdp.daemon.auth` for who is refused.
 """
 
 from __future__ import annotations
@@ -24,25 +34,33 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import stat
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
-from ..errors import UsageError
-from ..store import open_store
+from ..errors import StoreError, UsageError
+from ..store import default_store_path, open_store
+from ..store.redis import redact
 from .api import ROUTES, Daemon
+from .apikeys import ApiKeyFile
 from .app import App
+from .auth import CONNECTION, Connection, Guard, peer_of
 from .browsers import Browsers
 from .cache import DEFAULT_CACHE_MIB, HotCache
 from .events import forward_store_notices
 from .sessions import DaemonSessions
 from .watches import Watches
 
-__all__ = ["GRACEFUL_SECONDS", "default_socket_path", "run_daemon", "sd_notify", "Listener", "open_listener"]
+__all__ = [
+    "GRACEFUL_SECONDS", "default_socket_path", "run_daemon", "sd_notify", "Listener", "open_listener",
+    "parse_tcp_address", "store_location", "tls_context",
+]
 
 log = logging.getLogger("psp_cdp.daemon")
 
@@ -176,13 +194,117 @@ def open_listener(path: str | None) -> Listener:
     return Listener(sock, path, False)
 
 
-def _contain_connection_errors() -> None:
-    """Keep one broken connection from ending the server.
+def store_location(spec: str | None) -> str:
+    """How ``GET /v1/version`` names a store: a directory's absolute path, a URL without its password.
+
+    ``spec`` as ``open_store`` takes it (``None``: the default store). A client compares
+    this with ``store_location`` of its own store to tell whether the daemon serves it.
+    """
+    spec = spec or default_store_path()
+    if "://" in spec:
+        return redact(spec)
+    return os.path.abspath(os.path.expanduser(spec))
+
+
+def parse_tcp_address(text: str) -> tuple[str, int]:
+    """``(host, port)`` of ``HOST:PORT`` or ``[IPv6]:PORT`` (port 0: any free port)."""
+    host, colon, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not colon or not host or not port.isdigit() or int(port) > 65535 or ("[" in host or "]" in host):
+        raise UsageError(f"--tcp {text!r}: give HOST:PORT, for instance 127.0.0.1:8443 or [::1]:8443")
+    return host, int(port)
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """The TCP listener's server context: TLS 1.3 only, HTTP/1.1 by ALPN, the certificate chain and key loaded."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.options |= ssl.OP_NO_COMPRESSION
+    context.set_alpn_protocols(["http/1.1"])
+    try:
+        context.load_cert_chain(certfile=cert, keyfile=key)
+    except FileNotFoundError as exc:
+        raise UsageError(f"--tls-cert/--tls-key: {exc.filename or cert}: no such file") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"--tls-cert {cert} / --tls-key {key}: cannot load the certificate and key ({exc})") from None
+    try:
+        if stat.S_IMODE(os.stat(key).st_mode) & 0o004:
+            log.warning("%s: the TLS private key is readable by everyone (chmod 600 or 640 it)", key)
+    except OSError:
+        pass
+    return context
+
+
+def _tcp_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for ``host:port`` (hypercorn listens on it)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise UsageError(f"--tcp {host}:{port}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+class _TlsConfig(Config):
+    """hypercorn's Config with our own TLS context (TLS 1.3 only) for its TLS binds."""
+
+    tls: ssl.SSLContext | None = None
+
+    @property
+    def ssl_enabled(self) -> bool:  # type: ignore[override]
+        return self.tls is not None
+
+    def create_ssl_context(self) -> ssl.SSLContext | None:
+        return self.tls
+
+
+class _DescribedApp:
+    """hypercorn's app wrapper for one connection: each request's scope says what the connection is."""
+
+    def __init__(self, app: Any, connection: Connection) -> None:
+        self.app = app
+        self.connection = connection
+
+    async def __call__(self, scope: dict[str, Any], *args: Any) -> None:
+        scope[CONNECTION] = self.connection
+        await self.app(scope, *args)
+
+
+def _describe(stream: Any) -> Connection:
+    """What a new connection is: TLS over TCP, or the Unix socket and its peer's credentials."""
+    transport = getattr(stream, "transport_stream", None)
+    sock = (transport if transport is not None else stream).socket
+    if sock.family == socket.AF_UNIX:
+        peer = peer_of(sock)
+        if peer is not None:
+            log.debug("connection on the Unix socket from pid %d uid %d gid %d", peer.pid, peer.uid, peer.gid)
+        return Connection("unix", peer)
+    return Connection("tcp")
+
+
+def _patch_connections() -> None:
+    """Keep one broken connection from ending the server; describe each connection to the app.
 
     hypercorn's trio worker runs each connection in the server's nursery, so an error
     its protocol code raises for one connection (a client that hangs up mid-body can
     make it send twice at once: trio.BusyResourceError; see pgjones/hypercorn#203)
     would stop every connection. Each connection's errors stay with it here.
+
+    hypercorn gives the application no access to the connection's socket (the scope
+    has ``client`` and ``server`` addresses only, ``None`` on a Unix socket), so the
+    transport and the peer's credentials are read here, from the accepted socket,
+    before the connection is served, and put in each request's scope
+    (:data:`~psp_cdp.daemon.auth.CONNECTION`).
     """
     from hypercorn.trio import run as hypercorn_run
 
@@ -195,11 +317,26 @@ def _contain_connection_errors() -> None:
 
         async def run(self) -> None:
             try:
+                try:
+                    connection = _describe(self.stream)
+                except (OSError, AttributeError) as exc:  # not expected; then it must show a key, as over TCP
+                    log.warning("cannot tell what a new connection is (%r): treating it as one over TCP", exc)
+                    connection = Connection("tcp")
+                self.app = _DescribedApp(self.app, connection)
                 await super().run()
             except Exception as exc:
                 log.debug("a connection ended with an error: %r", exc)
 
     hypercorn_run.TCPServer = ContainedTCPServer  # type: ignore[misc]
+
+
+def _socket_gid(listener: Listener) -> int | None:
+    """The group of the Unix socket's file (``None``: no file to ask, the daemon's group counts)."""
+    try:
+        info = os.stat(listener.path)
+    except (OSError, TypeError, ValueError):
+        return None
+    return info.st_gid if stat.S_ISSOCK(info.st_mode) else None
 
 
 async def run_daemon(
@@ -208,23 +345,69 @@ async def run_daemon(
     *,
     graceful: float = GRACEFUL_SECONDS,
     cache_mib: float = DEFAULT_CACHE_MIB,
+    tcp: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    api_keys: str | None = None,
 ) -> int:
     """Serve the control API until SIGTERM or SIGINT; the exit status.
 
-    ``cache_mib`` bounds the hot versions cache (0: none).
+    ``cache_mib`` bounds the hot versions cache (0: none). ``tcp`` (``HOST:PORT``) also
+    serves it over TCP with TLS 1.3, which needs ``tls_cert`` (a PEM certificate chain)
+    and ``tls_key`` (its PEM private key); requests over TCP need an API key from the
+    ``api_keys`` file (default: ``api-keys.json`` beside the keyring).
     """
     if cache_mib < 0:
         raise UsageError("--cache-mib: give 0 (no cache) or more MiB")
-    sessions = DaemonSessions(open_store(store), HotCache(int(cache_mib * 1024 * 1024)))
+    keys: ApiKeyFile | None = None
+    tcp_sock: socket.socket | None = None
+    context: ssl.SSLContext | None = None
+    if tcp is None:
+        given = [name for name, value in (("--tls-cert", tls_cert), ("--tls-key", tls_key), ("--api-keys", api_keys)) if value]
+        if given:
+            raise UsageError(f"{' and '.join(given)}: only with --tcp HOST:PORT")
+    else:
+        if not tls_cert or not tls_key:
+            raise UsageError("--tcp needs --tls-cert and --tls-key: the TCP listener speaks TLS 1.3 only, never plain HTTP")
+        host, port = parse_tcp_address(tcp)
+        context = tls_context(tls_cert, tls_key)
+        keys = ApiKeyFile(api_keys)
+        try:
+            count = len(keys.keys())
+        except StoreError as exc:
+            raise UsageError(f"cannot read the API keys: {exc}") from None
+        if not count:
+            log.warning("%s holds no API key: every request over TCP but /v1/health is refused until one is "
+                        "created (psp keys api-create)", keys.path)
+        tcp_sock = _tcp_socket(host, port)
+    try:
+        sessions = DaemonSessions(open_store(store), HotCache(int(cache_mib * 1024 * 1024)))
+    except BaseException:
+        if tcp_sock is not None:
+            tcp_sock.close()
+        raise
     try:
         listener = open_listener(socket_path)
     except BaseException:
+        if tcp_sock is not None:
+            tcp_sock.close()
         sessions.store.close()
         raise
-    _contain_connection_errors()
-    config = Config()
-    # hypercorn serves the socket we made (or systemd passed) by its descriptor, and owns it from here.
-    config.bind = [f"fd://{listener.sock.detach()}"]
+    guard = Guard(keys, socket_gid=_socket_gid(listener))
+    _patch_connections()
+    config = _TlsConfig()
+    # hypercorn serves the socket we made (or systemd passed) by its descriptor, and owns it from here;
+    # with a TCP listener, that is hypercorn's TLS bind and the Unix socket its plain one.
+    tcp_url = None
+    if tcp_sock is not None:
+        config.tls = context
+        config.ssl_handshake_timeout = 10
+        name = tcp_sock.getsockname()
+        tcp_url = f"https://[{name[0]}]:{name[1]}" if tcp_sock.family == socket.AF_INET6 else f"https://{name[0]}:{name[1]}"
+        config.bind = [f"fd://{tcp_sock.detach()}"]
+        config.insecure_bind = [f"fd://{listener.sock.detach()}"]
+    else:
+        config.bind = [f"fd://{listener.sock.detach()}"]
     config.graceful_timeout = graceful
     config.accesslog = None
     config.errorlog = logging.getLogger("psp_cdp.daemon.http")  # hypercorn's own messages
@@ -239,10 +422,10 @@ async def run_daemon(
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:  # until the very end
         try:
             async with trio.open_nursery() as daemon_nursery:
-                daemon = Daemon(sessions, Browsers(daemon_nursery))
+                daemon = Daemon(sessions, Browsers(daemon_nursery), store_location=store_location(store), keys=keys)
                 daemon.watches = Watches(daemon_nursery, sessions, daemon.events)
                 daemon.browsers.before_detach.append(daemon.watches.before_detach)
-                app = App(ROUTES, daemon)
+                app = App(ROUTES, daemon, guard=guard)
                 daemon_nursery.start_soon(daemon.events.run, sessions.event_delta)
                 daemon_nursery.start_soon(forward_store_notices, daemon.events, sessions)
 
@@ -266,6 +449,9 @@ async def run_daemon(
                 async with trio.open_nursery() as serving:
                     await serving.start(functools.partial(serve, app, config, shutdown_trigger=stop.wait))
                     print(f"listening on {listener.path}", flush=True)
+                    if tcp_url is not None:
+                        print(f"listening on {tcp_url}", flush=True)
+                        log.info("TCP listener %s: TLS 1.3, API keys from %s", tcp_url, keys.path if keys else "-")
                     sd_notify("READY=1")
                 # Each watch writes what changed since its last write, within the deadline.
                 stopping_watches.deadline = trio.current_time() + graceful

@@ -12,7 +12,11 @@ daemon adds:
   of a version this daemon wrote is kept when it is written, so for those nothing is
   read; for others, one blob (the delta, or the full state) is read and decoded;
 * a capture (a watch's included) takes its browser's turn (:attr:`Browser.lock`)
-  unless the calling task holds it already.
+  unless the calling task holds it already;
+* a capture made with :func:`pinned` to a session id writes into that session only:
+  if the name now belongs to another session (it was deleted, and the name taken
+  again while the capture ran), the capture fails as if the session were gone,
+  rather than writing into someone else's session (another tenant's, say).
 
 :attr:`DaemonSessions.decoded` counts the blobs read from the store and decoded.
 """
@@ -20,20 +24,22 @@ daemon adds:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import trio
 
 from ..cdp import CdpConnection
-from ..errors import CorruptSnapshotError, PspError
+from ..errors import CorruptSnapshotError, PspError, SessionNotFoundError
 from ..snapshot import diff
 from ..snapshot.model import BrowserSessionState, StateDelta
 from ..store import SessionInfo, Sessions, Store, VersionInfo
 from ..store.sessions import Captured
 from .cache import HotCache
 
-__all__ = ["DaemonSessions", "NAMES_PER_LIST"]
+__all__ = ["DaemonSessions", "NAMES_PER_LIST", "pinned"]
 
 log = logging.getLogger("psp_cdp.daemon")
 
@@ -41,6 +47,20 @@ log = logging.getLogger("psp_cdp.daemon")
 NAMES_PER_LIST = 1000
 #: Bytes an index entry is reckoned to take beside its key (hash, list and dict slots).
 _INDEX_ENTRY = 120
+
+
+#: The session id captures in this context must write into (see :func:`pinned`).
+_PINNED: ContextVar[str | None] = ContextVar("psp_daemon_pinned_session", default=None)
+
+
+@contextmanager
+def pinned(session_id: str) -> Iterator[None]:
+    """Within: captures write into the session ``session_id`` only, whatever its name names by then."""
+    token = _PINNED.set(session_id)
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
 
 
 def _index_size(index: diff.Index) -> int:
@@ -82,6 +102,22 @@ class DaemonSessions(Sessions):
         info = await super().delete(ref)
         self.cache.drop_session(info.id)
         return info
+
+    # -- a capture writes into the session it was asked for ---------------------------------
+
+    async def save(self, name: str, state: BrowserSessionState, **options: Any) -> tuple[SessionInfo, VersionInfo]:
+        expected = _PINNED.get()
+        if expected is not None:
+            info = await trio.to_thread.run_sync(self.store.find, name)
+            if info is None or info.id != expected:
+                raise SessionNotFoundError(name)
+        return await super().save(name, state, **options)
+
+    def _write(self, info: SessionInfo, state: BrowserSessionState, unchanged: bool = False) -> VersionInfo:
+        expected = _PINNED.get()  # (threads run in a copy of the calling task's context)
+        if expected is not None and info.id != expected:
+            raise SessionNotFoundError(info.name)
+        return super()._write(info, state, unchanged)
 
     # -- browsers take turns -----------------------------------------------------------
 

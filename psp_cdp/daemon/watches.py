@@ -55,6 +55,8 @@ class Watch:
     changed_at: float | None = None
     error: str | None = None
     failure: BaseException | None = field(default=None, repr=False)
+    #: The tenant of its session (its ``psp.tenant`` tag when the watch started).
+    tenant: str | None = None
     stop: trio.Event = field(default_factory=trio.Event, repr=False)
     ready: trio.Event = field(default_factory=trio.Event, repr=False)
     done: trio.Event = field(default_factory=trio.Event, repr=False)
@@ -95,12 +97,13 @@ class Watches:
 
     async def start(
         self, info: SessionInfo, browser: Browser, *, context: str | None = None,
-        cookie_interval: float = 2.0, debounce: float = 0.5, max_delay: float = 5.0,
+        cookie_interval: float = 2.0, debounce: float = 0.5, max_delay: float = 5.0, tenant: str | None = None,
     ) -> Watch:
         """Start watching; returns once the first capture is written (its errors are raised)."""
         connection = browser.require()
         watch = Watch(
-            secrets.token_hex(8), info.id, info.name, browser.id, context, cookie_interval, debounce, max_delay
+            secrets.token_hex(8), info.id, info.name, browser.id, context, cookie_interval, debounce, max_delay,
+            tenant=tenant,
         )
         self._watches[watch.id] = watch
         self._nursery.start_soon(self._run, watch, connection)
