@@ -367,8 +367,11 @@ class CdpConnection(CdpSession):
     async def aclose(self) -> None:
         """Close the WebSocket; the browser keeps running."""
         self._close_everything("connection closed by psp_cdp")
+        # Cancelled, the WebSocket's reader is cancelled too and the browser's answer to
+        # the close frame is never read: send the frame and go, rather than wait for it.
+        cancelled = trio.current_effective_deadline() == float("-inf")
         with trio.CancelScope(shield=True):
-            with trio.move_on_after(2):
+            with trio.move_on_after(0.05 if cancelled else 2):
                 await self._ws.aclose()
 
     def __repr__(self) -> str:

@@ -160,7 +160,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "keep": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000, "description": "keep the last N versions"},
             "ttl": {
                 "type": ["number", "null"],
-                "exclusiveMinimum": 0,
+                "minimum": 1,
                 "maximum": 3.2e9,
                 "description": "forget the session this many seconds after its last write",
             },
