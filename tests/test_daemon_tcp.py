@@ -442,3 +442,20 @@ async def test_a_pinned_capture_never_writes_into_a_session_that_took_the_name(t
         assert written.version == 1
     finally:
         sessions.store.close()
+
+
+def test_the_python_clients_over_tls_with_a_key(daemon: TcpDaemon, keys: Keys) -> None:
+    from psp_cdp.client import AsyncClient, Client, DaemonError
+
+    with Client(url=daemon.url, token=keys.admin, verify=str(daemon.tls.ca_cert)) as psp:
+        assert psp.health() == {"status": "ok"}
+        assert psp.version()["store"] == os.path.abspath(daemon.store)
+    with Client(url=daemon.url, verify=str(daemon.tls.ca_cert)) as anonymous, pytest.raises(DaemonError) as caught:
+        anonymous.sessions()
+    assert caught.value.status == 401
+
+    async def listed() -> list[str]:
+        async with AsyncClient(url=daemon.url, token=keys.admin, verify=str(daemon.tls.ca_cert)) as psp:
+            return [s.name for s in await psp.sessions()]
+
+    assert isinstance(trio.run(listed), list)

@@ -9,6 +9,7 @@ with the daemon's status and message, and a daemon that does not answer raises
     from psp_cdp.client import Client
 
     with Client() as psp:                     # $PSP_SOCKET, else the default socket
+    # or, over the network: Client(url="https://host:8443", token="psp_...", verify="ca.pem")
         browser = psp.attach("http://127.0.0.1:9222")
         psp.create_session("login")
         psp.capture("login", browser["id"])
@@ -21,13 +22,14 @@ with the daemon's status and message, and a daemon that does not answer raises
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from ..errors import PspError
+from ..errors import PspError, UsageError
 from ..store.base import SessionInfo, VersionInfo
 
 __all__ = ["Client", "AsyncClient", "DaemonError", "DaemonUnavailableError", "default_socket_path"]
@@ -55,6 +57,26 @@ def default_socket_path(environ: Mapping[str, str] = os.environ) -> str:
         return environ["PSP_SOCKET"]
     runtime = environ.get("XDG_RUNTIME_DIR")
     return os.path.join(runtime, "psp", "psp.sock") if runtime else "/run/psp/psp.sock"
+
+
+def _connection(
+    socket: str | None, url: str | None, token: str | None, verify: ssl.SSLContext | str | bool, timeout: float
+) -> tuple[str, dict[str, Any]]:
+    """Where a client connects (for messages) and the options of its httpx client.
+
+    With ``url`` (the daemon's TLS listener, ``https://host:port``) and the API key's
+    ``token``; else over the Unix socket, which needs no key. ``verify`` is a CA file,
+    an SSL context, or a boolean, as httpx takes it.
+    """
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    if url is not None:
+        if not url.startswith("https://"):
+            raise UsageError(f"{url}: the daemon's TCP listener speaks TLS only; give an https:// URL")
+        if isinstance(verify, str):
+            verify = ssl.create_default_context(cafile=verify)
+        return url, {"uds": None, "verify": verify, "base_url": url, "headers": headers, "timeout": timeout}
+    path = socket or default_socket_path()
+    return path, {"uds": path, "verify": True, "base_url": "http://psp", "headers": headers, "timeout": timeout}
 
 
 def _body(**fields: Any) -> dict[str, Any]:
@@ -185,11 +207,17 @@ class _Api:
 class Client(_Api):
     """The synchronous client."""
 
-    def __init__(self, socket: str | None = None, *, timeout: float = TIMEOUT) -> None:
-        self.socket = socket or default_socket_path()
-        self._http = httpx.Client(
-            transport=httpx.HTTPTransport(uds=self.socket), base_url="http://psp", timeout=timeout
-        )
+    def __init__(
+        self,
+        socket: str | None = None,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        verify: ssl.SSLContext | str | bool = True,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.socket, options = _connection(socket, url, token, verify, timeout)
+        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=options.pop("uds"), verify=options.pop("verify")), **options)
 
     def __enter__(self) -> Client:
         return self
@@ -204,17 +232,25 @@ class Client(_Api):
         try:
             response = self._http.request(call.method, call.path, params=call.params, json=call.json)
         except httpx.TransportError as exc:
-            raise DaemonUnavailableError(f"no psp daemon answers on {self.socket}: {exc}") from None
+            raise DaemonUnavailableError(f"no psp daemon answers at {self.socket}: {exc}") from None
         return call.parse(_answer(response))
 
 
 class AsyncClient(_Api):
     """The asynchronous client: the methods of :class:`Client`, awaited; under asyncio or trio."""
 
-    def __init__(self, socket: str | None = None, *, timeout: float = TIMEOUT) -> None:
-        self.socket = socket or default_socket_path()
+    def __init__(
+        self,
+        socket: str | None = None,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        verify: ssl.SSLContext | str | bool = True,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.socket, options = _connection(socket, url, token, verify, timeout)
         self._http = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=self.socket), base_url="http://psp", timeout=timeout
+            transport=httpx.AsyncHTTPTransport(uds=options.pop("uds"), verify=options.pop("verify")), **options
         )
 
     async def __aenter__(self) -> AsyncClient:
@@ -230,5 +266,5 @@ class AsyncClient(_Api):
         try:
             response = await self._http.request(call.method, call.path, params=call.params, json=call.json)
         except httpx.TransportError as exc:
-            raise DaemonUnavailableError(f"no psp daemon answers on {self.socket}: {exc}") from None
+            raise DaemonUnavailableError(f"no psp daemon answers at {self.socket}: {exc}") from None
         return call.parse(_answer(response))
