@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -80,15 +81,20 @@ class RunningDaemon:
         return subprocess.run([PSP, *args, "--store", self.store], capture_output=True, text=True, timeout=60)
 
 
+def stop_cleanly(running: RunningDaemon | Any) -> None:
+    """SIGTERM a daemon of a test; it must exit 0 with no traceback on stderr."""
+    status = running.terminate()
+    assert status == 0, running.stderr()
+    assert "Traceback" not in running.stderr(), running.stderr()
+
+
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     running = RunningDaemon(tmp_path_factory.mktemp("daemon"))
     try:
         yield running
     finally:
-        status = running.terminate()
-        assert status == 0, running.stderr()
-        assert "Traceback" not in running.stderr(), running.stderr()
+        stop_cleanly(running)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from psp_cdp.client import AsyncClient, Client, DaemonError
 from .conftest import CHROMIUM_ARGS
 from .helpers import browser_context, dispose_browser_context, evaluate, wait_until
 from .site import Site
-from .test_daemon import PSP, RunningDaemon, error
+from .test_daemon import PSP, RunningDaemon, error, stop_cleanly
 
 #: Fast watch settings for the tests: a batch is captured 0.1 s after the last change.
 FAST = {"debounce": 0.1, "cookie_interval": 0.2, "max_delay": 1.0}
@@ -42,9 +42,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     try:
         yield running
     finally:
-        status = running.terminate()
-        assert status == 0, running.stderr()
-        assert "Traceback" not in running.stderr(), running.stderr()
+        stop_cleanly(running)
 
 
 @asynccontextmanager

@@ -35,7 +35,7 @@ from psp_cdp.daemon.apikeys import create_key, list_keys, parse_token, revoke_ke
 from psp_cdp.errors import UsageError
 
 from .redis_servers import TlsFiles, make_tls_files
-from .test_daemon import error
+from .test_daemon import error, stop_cleanly
 
 _RUN = """
 import logging, sys, trio
@@ -143,9 +143,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, tls: TlsFiles, keys_path: P
     try:
         yield running
     finally:
-        status = running.terminate()
-        assert status == 0, running.stderr()
-        assert "Traceback" not in running.stderr(), running.stderr()
+        stop_cleanly(running)
 
 
 # -- keys ----------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ import pytest
 from psp_cdp.cdp import launch_chromium
 
 from .site import Site
-from .test_daemon import RunningDaemon
+from .test_daemon import RunningDaemon, stop_cleanly
 
 schemathesis = pytest.importorskip("schemathesis", minversion="4.32")
 
@@ -319,9 +319,7 @@ def daemon(tmp_path: Path) -> Iterator[RunningDaemon]:
     try:
         yield running
     finally:
-        status = running.terminate()
-        assert status == 0, running.stderr()
-        assert "Traceback" not in running.stderr(), running.stderr()
+        stop_cleanly(running)
 
 
 def test_schemathesis_finds_no_server_error(daemon: RunningDaemon, site: Site, tmp_path: Path) -> None:

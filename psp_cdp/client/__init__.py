@@ -118,7 +118,21 @@ class _Api:
     """The calls of the control API. Each method builds a request and hands it to ``_send``:
     :class:`Client` answers at once, :class:`AsyncClient` gives a coroutine."""
 
-    socket: str
+    _client_class: Any
+    _transport_class: Any
+
+    def __init__(
+        self,
+        socket: str | None = None,
+        *,
+        url: str | None = None,
+        token: str | None = None,
+        verify: ssl.SSLContext | str | bool = True,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.socket, options = _connection(socket, url, token, verify, timeout)
+        transport = self._transport_class(uds=options.pop("uds"), verify=options.pop("verify"))
+        self._http = self._client_class(transport=transport, **options)
 
     def _send(self, call: _Call) -> Any:
         raise NotImplementedError
@@ -207,17 +221,8 @@ class _Api:
 class Client(_Api):
     """The synchronous client."""
 
-    def __init__(
-        self,
-        socket: str | None = None,
-        *,
-        url: str | None = None,
-        token: str | None = None,
-        verify: ssl.SSLContext | str | bool = True,
-        timeout: float = TIMEOUT,
-    ) -> None:
-        self.socket, options = _connection(socket, url, token, verify, timeout)
-        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=options.pop("uds"), verify=options.pop("verify")), **options)
+    _client_class = httpx.Client
+    _transport_class = httpx.HTTPTransport
 
     def __enter__(self) -> Client:
         return self
@@ -239,19 +244,8 @@ class Client(_Api):
 class AsyncClient(_Api):
     """The asynchronous client: the methods of :class:`Client`, awaited; under asyncio or trio."""
 
-    def __init__(
-        self,
-        socket: str | None = None,
-        *,
-        url: str | None = None,
-        token: str | None = None,
-        verify: ssl.SSLContext | str | bool = True,
-        timeout: float = TIMEOUT,
-    ) -> None:
-        self.socket, options = _connection(socket, url, token, verify, timeout)
-        self._http = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=options.pop("uds"), verify=options.pop("verify")), **options
-        )
+    _client_class = httpx.AsyncClient
+    _transport_class = httpx.AsyncHTTPTransport
 
     async def __aenter__(self) -> AsyncClient:
         return self
