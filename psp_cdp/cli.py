@@ -24,7 +24,7 @@ import trio
 from . import __version__
 from .cdp import leaf_errors, open_cdp
 from .errors import PspError, UsageError
-from .snapshot import codec, diff
+from .snapshot import codec, diff, playwright
 from .snapshot.model import BrowserSessionState, text
 from .state import components
 from .state.auth import (
@@ -477,8 +477,13 @@ async def cmd_export(args: argparse.Namespace) -> int:
         data = codec.to_json(state).encode("utf-8")
     elif args.format == "psp":
         data = codec.encode(state)
+    elif args.format == "playwright":
+        storage_state, not_carried = playwright.to_storage_state(state)
+        data = (json.dumps(storage_state, indent=2) + "\n").encode("utf-8")
+        for what in not_carried:
+            print(f"not in Playwright's format: {what}", file=sys.stderr)
     else:
-        raise UsageError(f"export format {args.format!r} is not supported by this version (use psp or json)")
+        raise UsageError(f"export format {args.format!r} is not supported by this version (use psp, json or playwright)")
     if args.output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -491,6 +496,14 @@ async def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_format(data: bytes) -> str:
+    """The format of JSON data: playwright for a Playwright storageState, else json."""
+    try:
+        return "playwright" if playwright.is_storage_state(json.loads(data)) else "json"
+    except ValueError:
+        return "json"
+
+
 async def cmd_import(args: argparse.Namespace) -> int:
     check_name(args.name)
     try:
@@ -498,14 +511,22 @@ async def cmd_import(args: argparse.Namespace) -> int:
             data = fh.read()
     except OSError as exc:
         raise UsageError(f"{args.file}: {exc.strerror}") from None
-    fmt = args.format or ("psp" if codec.is_snapshot(data) else "json")
+    fmt = args.format or ("psp" if codec.is_snapshot(data) else _json_format(data))
     try:
         if fmt == "psp":
             state = codec.decode(data)
         elif fmt == "json":
             state = codec.from_json(data.decode("utf-8"))
+        elif fmt == "playwright":
+            try:
+                parsed = json.loads(data)
+            except ValueError as exc:
+                raise UsageError(f"not a Playwright storageState: {exc}") from None
+            state = playwright.from_storage_state(parsed)
+            for uncovered in state.report.uncovered:
+                print(f"not imported: {uncovered.what}: {uncovered.reason}", file=sys.stderr)
         else:
-            raise UsageError(f"import format {fmt!r} is not supported by this version (use psp or json)")
+            raise UsageError(f"import format {fmt!r} is not supported by this version (use psp, json or playwright)")
     except UnicodeDecodeError:
         raise UsageError(f"{args.file}: neither a psp snapshot nor JSON") from None
     except PspError as exc:
@@ -871,7 +892,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file, - for stdout")
 
     p = command("import", cmd_import, "store a session from a file")
-    p.add_argument("file", metavar="FILE", help="a psp snapshot or PSP JSON file, - for stdin")
+    p.add_argument("file", metavar="FILE", help="a psp snapshot, PSP JSON or Playwright storageState file, - for stdin")
     p.add_argument("--name", required=True, help="session name")
     p.add_argument("--format", choices=("psp", "json", "playwright"), help="default: detected")
     p.add_argument("--tag", action="append", metavar="K=V", help="tag the session (repeatable)")
