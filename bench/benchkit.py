@@ -12,6 +12,7 @@ import math
 import random
 import statistics
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +22,7 @@ import trio
 
 from psp_cdp.cdp import CdpConnection, CdpSession
 
-__all__ = ["Origin", "serve_site", "goto", "evaluate", "page_targets", "json_blob", "WORDS", "stats", "ms", "kib"]
+__all__ = ["Origin", "serve_site", "goto", "evaluate", "page_targets", "json_blob", "WORDS", "PlaywrightOverCdp", "stats", "ms", "kib"]
 
 
 @dataclass
@@ -92,6 +93,54 @@ def json_blob(rng: random.Random, size: int) -> str:
         out.append(text)
         total += len(text) + 1
     return ("[" + ",".join(out) + "]")[: max(size, 2)]
+
+
+class PlaywrightOverCdp:
+    """The peer: Playwright's sync API attached to the same browser with ``connect_over_cdp``."""
+
+    #: Whether ``capture`` asks ``storage_state`` for IndexedDB too.
+    indexed_db = False
+
+    def __init__(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        self._manager = sync_playwright()
+        self.pw = self._manager.start()
+        self.browser: Any = None
+
+    def connect(self, endpoint: str) -> float:
+        t0 = time.perf_counter()
+        self.browser = self.pw.chromium.connect_over_cdp(endpoint)
+        return time.perf_counter() - t0
+
+    def learn_origins(self) -> None:
+        """Reload every tab of the default context (untimed), so that Playwright has seen their origins.
+
+        storage_state() reads the storage of origins Playwright watched a document commit
+        in; tabs that were already open when connect_over_cdp attached do not count. A
+        reload keeps the history, the sessionStorage and the cookies as they were.
+        """
+        for page in self.browser.contexts[0].pages:
+            if page.url.startswith("http"):
+                page.reload(wait_until="load")
+
+    def capture(self) -> tuple[dict[str, Any], float]:
+        """``storage_state()`` of the default context, and the seconds it took."""
+        context = self.browser.contexts[0]
+        t0 = time.perf_counter()
+        state = context.storage_state(indexed_db=True) if self.indexed_db else context.storage_state()
+        return state, time.perf_counter() - t0
+
+    def disconnect(self) -> None:
+        if self.browser is not None:
+            browser, self.browser = self.browser, None
+            with contextlib.suppress(Exception):
+                browser.close()  # over CDP: disconnects; the browser keeps running
+
+    def stop(self) -> None:
+        self.disconnect()
+        with contextlib.suppress(Exception):
+            self._manager.__exit__(None, None, None)
 
 
 def stats(samples: list[float]) -> dict[str, float]:

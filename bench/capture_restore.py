@@ -51,7 +51,7 @@ from psp_cdp.state.engine import capture_state, restore_state
 from psp_cdp.state.pages import BrowserContext
 from psp_cdp.state.registry import components
 
-from benchkit import WORDS, Origin, evaluate, goto, json_blob, kib, ms, page_targets, serve_site, stats
+from benchkit import PlaywrightOverCdp, WORDS, Origin, evaluate, goto, json_blob, kib, ms, page_targets, serve_site, stats
 
 CHROMIUM = "/usr/bin/chromium"
 ROUND_TIMEOUT = 60.0  # seconds, per psp_cdp step; a hung step fails the run instead of hanging it
@@ -363,43 +363,7 @@ def state_summary(state: BrowserSessionState) -> dict[str, int]:
 # --------------------------------------------------------------------------------------
 
 
-class PlaywrightSide:
-    def __init__(self) -> None:
-        from playwright.sync_api import sync_playwright
-
-        self._manager = sync_playwright()
-        self.pw = self._manager.start()
-        self.browser = None
-
-    def connect(self, endpoint: str) -> float:
-        t0 = time.perf_counter()
-        self.browser = self.pw.chromium.connect_over_cdp(endpoint)
-        return time.perf_counter() - t0
-
-    def disconnect(self) -> None:
-        if self.browser is not None:
-            browser, self.browser = self.browser, None
-            with contextlib.suppress(Exception):
-                browser.close()  # over CDP: disconnects; the browser keeps running
-
-    def capture(self) -> tuple[dict[str, Any], float]:
-        context = self.browser.contexts[0]
-        t0 = time.perf_counter()
-        state = context.storage_state()
-        return state, time.perf_counter() - t0
-
-    def learn_origins(self) -> None:
-        """Reload every tab of the default context (untimed), so that Playwright has seen their origins.
-
-        storage_state() reads localStorage only for origins Playwright watched a document
-        commit in; tabs that were already open when connect_over_cdp attached do not count.
-        A reload keeps the history, the sessionStorage and (our pages set no cookies on these
-        URLs) the cookies as they were.
-        """
-        for page in self.browser.contexts[0].pages:
-            if page.url.startswith("http"):
-                page.reload(wait_until="load")
-
+class PlaywrightSide(PlaywrightOverCdp):
     def tab_urls(self) -> list[str]:
         return sorted(p.url for p in self.browser.contexts[0].pages if p.url.startswith("http"))
 
@@ -438,11 +402,6 @@ class PlaywrightSide:
             with contextlib.suppress(Exception):
                 context.close()
         return out
-
-    def stop(self) -> None:
-        self.disconnect()
-        with contextlib.suppress(Exception):
-            self._manager.__exit__(None, None, None)
 
 
 def pw_summary(state: dict[str, Any]) -> dict[str, int]:

@@ -54,7 +54,7 @@ from psp_cdp.snapshot import codec
 from psp_cdp.snapshot.model import BrowserSessionState, text
 from psp_cdp.state import capture_state, components, restore_state
 
-from benchkit import Origin, evaluate, goto, kib, ms, page_targets, serve_site, stats
+from benchkit import PlaywrightOverCdp, Origin, evaluate, goto, kib, ms, page_targets, serve_site, stats
 
 CHROMIUM = "/usr/bin/chromium"
 ROUND_TIMEOUT = 90.0  # seconds, per psp_cdp step; a hung step fails the run instead of hanging it
@@ -716,40 +716,8 @@ def state_summary(state: BrowserSessionState) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-class PlaywrightSide:
-    def __init__(self) -> None:
-        from playwright.sync_api import sync_playwright
-
-        self._manager = sync_playwright()
-        self.pw = self._manager.start()
-        self.browser = None
-
-    def connect(self, endpoint: str) -> float:
-        t0 = time.perf_counter()
-        self.browser = self.pw.chromium.connect_over_cdp(endpoint)
-        return time.perf_counter() - t0
-
-    def disconnect(self) -> None:
-        if self.browser is not None:
-            browser, self.browser = self.browser, None
-            with contextlib.suppress(Exception):
-                browser.close()  # over CDP: disconnects; the browser keeps running
-
-    def learn_origins(self) -> None:
-        """Reload the default context's tabs (untimed) so that Playwright has seen their origins.
-
-        storage_state() reads the storage of origins Playwright watched a document commit
-        in; tabs that were already open when connect_over_cdp attached do not count.
-        """
-        for page in self.browser.contexts[0].pages:
-            if page.url.startswith("http"):
-                page.reload(wait_until="load")
-
-    def capture(self) -> tuple[dict[str, Any], float]:
-        context = self.browser.contexts[0]
-        t0 = time.perf_counter()
-        state = context.storage_state(indexed_db=True)
-        return state, time.perf_counter() - t0
+class PlaywrightSide(PlaywrightOverCdp):
+    indexed_db = True
 
     def restore(self, state: dict[str, Any], origins: list[Origin], targets: dict[str, dict[str, Any]],
                 truth: SourceTruth | None) -> dict[str, Any]:
@@ -811,11 +779,6 @@ class PlaywrightSide:
             if int(fields[1]) == me and b"playwright" in cmdline:
                 return int(entry)
         return None
-
-    def stop(self) -> None:
-        self.disconnect()
-        with contextlib.suppress(Exception):
-            self._manager.__exit__(None, None, None)
 
 
 def vm_hwm(pid: int | None) -> int | None:

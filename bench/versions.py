@@ -60,7 +60,7 @@ from psp_cdp.snapshot.model import BrowserSessionState, domstring, text
 from psp_cdp.store import FilesystemStore, SessionInfo, Sessions, Store, VersionInfo, open_store
 from psp_cdp.store.keys import Keyring
 
-from benchkit import Origin, evaluate, goto, json_blob, kib, ms, page_targets, serve_site
+from benchkit import PlaywrightOverCdp, Origin, evaluate, goto, json_blob, kib, ms, page_targets, serve_site
 from idb_caches import SiteHandler, bench_call
 
 CHROMIUM = "/usr/bin/chromium"
@@ -258,54 +258,26 @@ async def psp_capture(endpoint: str, sessions: Sessions) -> tuple[sessions_modul
     return captured, times
 
 
-class PlaywrightSide:
+class PlaywrightSide(PlaywrightOverCdp):
     """Playwright's sync API over connect_over_cdp to the same browser."""
 
-    def __init__(self) -> None:
-        from playwright.sync_api import sync_playwright
+    indexed_db = True
 
-        self._manager = sync_playwright()
-        self.pw = self._manager.start()
-        self.browser: Any = None
-
-    def connect(self, endpoint: str) -> float:
-        t0 = time.perf_counter()
-        self.browser = self.pw.chromium.connect_over_cdp(endpoint)
-        return time.perf_counter() - t0
-
-    def learn_origins(self) -> None:
-        """Reload the tabs once (untimed): storage_state() reads only origins Playwright saw a document commit in."""
-        for page in self.browser.contexts[0].pages:
-            if page.url.startswith("http"):
-                page.reload(wait_until="load")
-
-    def capture(self) -> dict[str, Any]:
-        context = self.browser.contexts[0]
-        t0 = time.perf_counter()
-        state = context.storage_state(indexed_db=True)
+    def measure(self) -> dict[str, Any]:
+        """A capture, with the size of its JSON and what it holds."""
+        state, seconds = self.capture()
         t1 = time.perf_counter()
         data = json.dumps(state, ensure_ascii=False).encode("utf-8", "surrogatepass")
         t2 = time.perf_counter()
         origins = state.get("origins", [])
         return {
-            "seconds": t1 - t0,
+            "seconds": seconds,
             "dumps_seconds": t2 - t1,
             "json_bytes": len(data),
             "cookies": len(state.get("cookies", [])),
             "ls_items": sum(len(o.get("localStorage", [])) for o in origins),
             "idb_records": sum(len(s["records"]) for o in origins for db in o.get("indexedDB", []) for s in db["stores"]),
         }
-
-    def disconnect(self) -> None:
-        if self.browser is not None:
-            browser, self.browser = self.browser, None
-            with contextlib.suppress(Exception):
-                browser.close()  # over CDP: disconnects; the browser keeps running
-
-    def stop(self) -> None:
-        self.disconnect()
-        with contextlib.suppress(Exception):
-            self._manager.__exit__(None, None, None)
 
 
 def version_row(v: VersionInfo) -> dict[str, Any]:
@@ -369,7 +341,7 @@ def part_versions(endpoint: str, origins: list[Origin], store_dir: str, keyring:
             else:
                 connect = playwright.connect(endpoint)
                 playwright.learn_origins()
-                row["pw"] = playwright.capture()
+                row["pw"] = playwright.measure()
                 row["pw"]["connect_seconds"] = connect
                 playwright.disconnect()
         out["captures"].append(row)
