@@ -340,11 +340,11 @@ def index(state_items: list[Item]) -> Index:
     return Index(keys, hashes, _digest((key, hashes[key]) for key in keys))
 
 
-def diff(parent: Index, child: list[Item], *, parent_version: int = 0) -> StateDelta:
-    """What turns the parent's items into ``child``."""
-    child_hashes = {key: _hash(value) for key, value in child}
-    delta = StateDelta(parent=parent_version, parent_digest=parent.digest)
-    delta.digest = _digest((key, child_hashes[key]) for key, _ in child)
+def diff(parent: Index, child: list[Item], *, parent_version: int = 0, child_index: Index | None = None) -> StateDelta:
+    """What turns the parent's items into ``child`` (whose :func:`index` may be given, so it is not made again)."""
+    child_index = child_index or index(child)
+    child_hashes = child_index.hashes
+    delta = StateDelta(parent=parent_version, parent_digest=parent.digest, digest=child_index.digest)
     delta.removed.extend(key for key in parent.keys if key not in child_hashes)
     kept_before = [key for key in parent.keys if key in child_hashes]
     kept_after = [key for key, _ in child if key in parent.hashes]

@@ -179,6 +179,7 @@ class Sessions:
         """Write ``state`` as the next version; with ``unchanged``, not if only its capture time differs."""
         child = diff.items(state)
         child_index = diff.index(child)
+        components, origins = summarize(state), _origins(state)
         seal = None if self.cipher == "none" else codec.Seal(*self.keyring.current(), cipher=self.cipher)
         for attempt in range(_REBASES):
             if attempt:
@@ -191,13 +192,13 @@ class Sessions:
                 created_at=time.time(),
                 cipher=self.cipher,
                 key_id=seal.key_id if seal else None,
-                components=summarize(state),
-                origins=_origins(state),
+                components=dict(components),
+                origins=list(origins),
                 captured_at=state.timestamp / 1000 if state.timestamp else time.time(),
             )
             if unchanged and head is not None and _content(child_index) == _content(self._parent(info, head).index):
                 return head  # nothing but the capture time and report changed
-            blob = self._delta_blob(info, versions, version, child, seal) if head else None
+            blob = self._delta_blob(info, versions, version, child, child_index, seal) if head else None
             if blob is None:
                 version.kind, version.base, version.raw_bytes = "full", number, state.ByteSize()
                 blob = codec.encode(state, seal=seal, context=_context(info, number))
@@ -209,7 +210,7 @@ class Sessions:
         else:
             raise ConflictError(info.name, number)
         self._remember(info, _Parent(number, child_index, _credentials(state)))
-        doomed = prunable(self.store.versions(info), info.keep)
+        doomed = prunable(self.store.versions(info), info.keep) if info.keep else []
         if doomed:
             self.store.delete_versions(info, doomed)
         return version
@@ -220,6 +221,7 @@ class Sessions:
         versions: list[VersionInfo],
         version: VersionInfo,
         child: list[diff.Item],
+        child_index: diff.Index,
         seal: codec.Seal | None,
     ) -> bytes | None:
         """The delta blob for ``version`` if a delta is due, else ``None``."""
@@ -230,7 +232,7 @@ class Sessions:
         if base is None:
             return None
         parent = self._parent(info, head)
-        delta = diff.diff(parent.index, child, parent_version=head.version)
+        delta = diff.diff(parent.index, child, parent_version=head.version, child_index=child_index)
         blob = codec.encode(delta, seal=seal, context=_context(info, version.version))
         chain = sum(v.blob_bytes for v in versions if head.base < v.version <= head.version)
         if chain + len(blob) > base.blob_bytes:
