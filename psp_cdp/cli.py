@@ -11,7 +11,6 @@ import argparse
 import getpass
 import json
 import os
-import re
 import signal
 import sys
 import time
@@ -38,7 +37,7 @@ from .state.auth import (
 from .state.pages import origin_of
 from .client import AsyncClient, DaemonError, default_socket_path
 from .daemon.apikeys import SCOPES
-from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags, split_ref
+from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags, split_ref, store_location
 from .store.sessions import CIPHERS, FULL_EVERY, Captured
 from .store.keys import Keyring
 
@@ -195,18 +194,10 @@ async def _daemon(args: argparse.Namespace) -> AsyncIterator[AsyncClient | None]
                 served = (await psp.version()).get("store")
         except (PspError, trio.TooSlowError):
             served = None
-        yield psp if served is not None and _same_store(served, args.store or default_store_path()) else None
+        yield psp if served is not None and served == store_location(args.store) else None
     finally:
         with trio.CancelScope(shield=True):
             await psp.aclose()
-
-
-def _same_store(served: str, mine: str) -> bool:
-    """Whether the daemon's store and this command's are one: the same directory, or the same URL."""
-    if "://" in served or "://" in mine:
-        strip = re.compile(r"//[^@/]*@")  # credentials are not part of which store it is
-        return strip.sub("//", served) == strip.sub("//", mine)
-    return os.path.realpath(os.path.expanduser(served)) == os.path.realpath(os.path.expanduser(mine))
 
 
 async def cmd_restore(args: argparse.Namespace) -> int:

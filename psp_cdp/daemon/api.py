@@ -53,7 +53,7 @@ class Daemon:
     #: The OpenAPI document, made on first request.
     openapi: dict[str, Any] | None = None
     started_at: float = field(default_factory=time.time)
-    #: The store as ``GET /v1/version`` names it (:func:`~psp_cdp.daemon.server.store_location`).
+    #: The store as ``GET /v1/version`` names it (:func:`psp_cdp.store.store_location`).
     store_location: str | None = None
     #: The API keys of the TCP listener (``None``: no TCP listener).
     keys: ApiKeyFile | None = None

@@ -45,8 +45,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from ..errors import StoreError, UsageError
-from ..store import default_store_path, open_store
-from ..store.redis import redact
+from ..store import open_store, store_location
 from .api import ROUTES, Daemon
 from .apikeys import ApiKeyFile
 from .app import App
@@ -192,18 +191,6 @@ def open_listener(path: str | None) -> Listener:
         os.umask(previous)
     os.chmod(path, 0o660)
     return Listener(sock, path, False)
-
-
-def store_location(spec: str | None) -> str:
-    """How ``GET /v1/version`` names a store: a directory's absolute path, a URL without its password.
-
-    ``spec`` as ``open_store`` takes it (``None``: the default store). A client compares
-    this with ``store_location`` of its own store to tell whether the daemon serves it.
-    """
-    spec = spec or default_store_path()
-    if "://" in spec:
-        return redact(spec)
-    return os.path.abspath(os.path.expanduser(spec))
 
 
 def parse_tcp_address(text: str) -> tuple[str, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ..errors import UsageError
 from .base import SessionInfo, Store, VersionInfo, check_name, default_store_path, parse_tags
 from .filesystem import FilesystemStore
@@ -22,8 +24,22 @@ __all__ = [
     "open_store",
     "parse_tags",
     "split_ref",
+    "store_location",
     "summarize",
 ]
+
+
+def store_location(spec: str | None = None) -> str:
+    """Which store ``spec`` names (``None``: the default): a directory's absolute path, or a URL without its password.
+
+    The daemon names its store so in ``GET /v1/version``; a command compares it with its own.
+    """
+    from .redis import redact
+
+    spec = spec or default_store_path()
+    if "://" in spec:
+        return redact(spec)
+    return os.path.abspath(os.path.expanduser(spec))
 
 
 def open_store(spec: str | None = None) -> Store:
