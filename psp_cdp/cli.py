@@ -14,8 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import trio
@@ -35,9 +34,9 @@ from .state.auth import (
     validity,
 )
 from .state.pages import origin_of
-from .client import AsyncClient, DaemonError, default_socket_path
+from .client import runner
 from .daemon.apikeys import SCOPES
-from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags, split_ref, store_location
+from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags
 from .store.sessions import CIPHERS, FULL_EVERY, Captured
 from .store.keys import Keyring
 
@@ -101,28 +100,22 @@ def _version_line(version: VersionInfo) -> str:
 
 async def cmd_capture(args: argparse.Namespace) -> int:
     check_name(args.name)
-    if not (args.origin or args.dom_snapshot or args.auth_headers or args.cipher):
-        async with _daemon(args) as psp:
-            if psp is not None:
-                return _print_captured(args, *await _capture_through(psp, args))
-    sessions = _sessions(args)
-    async with open_cdp(args.cdp) as connection:
-        captured = await sessions.capture(
-            connection,
-            args.name,
-            context=args.context,
-            only=_split(args.only),
-            skip=_split(args.skip),
-            origins=args.origin or (),
-            description=args.description,
-            tags=parse_tags(args.tag),
-            options=(["dom_snapshot"] if args.dom_snapshot else []) + ([OBSERVE_OPTION] if args.auth_headers else []),
-            **_policy(args),
-        )
-    report = captured.state.report
-    assert captured.version is not None
-    uncovered = [{"what": u.what, "reason": u.reason} for u in report.uncovered]
-    return _print_captured(args, captured.info, captured.version, list(report.origins_covered), uncovered)
+    captured = await runner.capture(
+        args.cdp,
+        args.name,
+        store=args.store,
+        context=args.context,
+        only=_split(args.only),
+        skip=_split(args.skip),
+        description=args.description,
+        tags=parse_tags(args.tag),
+        policy=_policy(args),
+        origins=args.origin or (),
+        options=(["dom_snapshot"] if args.dom_snapshot else []) + ([OBSERVE_OPTION] if args.auth_headers else []),
+        cipher=args.cipher,
+        no_daemon=args.no_daemon,
+    )
+    return _print_captured(args, captured.info, captured.version, captured.origins_covered, captured.uncovered)
 
 
 def _print_captured(
@@ -138,93 +131,19 @@ def _print_captured(
     return 0
 
 
-async def _capture_through(
-    psp: AsyncClient, args: argparse.Namespace
-) -> tuple[SessionInfo, VersionInfo, list[str], list[dict[str, str]]]:
-    """``psp capture`` done by the daemon: the session made or updated, the browser attached for the capture."""
-    tags = parse_tags(args.tag)
-    policy = {k: v for k, v in _policy(args).items() if v is not None}
-    try:
-        info = await psp.session(args.name)
-    except DaemonError as exc:
-        if exc.status != 404:
-            raise
-        info = await psp.create_session(args.name, description=args.description, tags=tags)
-    else:
-        if args.description is not None or tags:
-            policy.update(description=args.description, tags={**info.tags, **tags} if tags else None)
-    if any(v is not None for v in policy.values()):
-        await psp.update_session(info.id, **policy)
-    async with _attached(psp, args.cdp) as browser:
-        result = await psp.capture(info.id, browser, context=args.context, only=_split(args.only), skip=_split(args.skip))
-    versions = await psp.versions(info.id)
-    version = next(v for v in reversed(versions) if v.version == result["version"])
-    return SessionInfo.from_dict(result["session"]), version, result["origins_covered"], result["uncovered"]
-
-
-@asynccontextmanager
-async def _attached(psp: AsyncClient, cdp: str) -> AsyncIterator[str]:
-    """The daemon's id for the browser at ``cdp``: one it has attached already, else attached for the block."""
-    for browser in await psp.browsers():
-        if browser.get("cdp") == cdp and browser.get("attached"):
-            yield browser["id"]
-            return
-    browser = await psp.attach(cdp)
-    try:
-        yield browser["id"]
-    finally:
-        with trio.CancelScope(shield=True):
-            await psp.detach(browser["id"])
-
-
-@asynccontextmanager
-async def _daemon(args: argparse.Namespace) -> AsyncIterator[AsyncClient | None]:
-    """A client of the running daemon if one answers and serves this command's store; else ``None``.
-
-    ``--no-daemon`` or ``PSP_NO_DAEMON=1`` keep the work in this process.
-    """
-    path = default_socket_path()
-    if getattr(args, "no_daemon", False) or os.environ.get("PSP_NO_DAEMON") or not os.path.exists(path):
-        yield None
-        return
-    psp = AsyncClient(path)
-    try:
-        try:
-            with trio.fail_after(2):
-                served = (await psp.version()).get("store")
-        except (PspError, trio.TooSlowError):
-            served = None
-        yield psp if served is not None and served == store_location(args.store) else None
-    finally:
-        with trio.CancelScope(shield=True):
-            await psp.aclose()
-
-
 async def cmd_restore(args: argparse.Namespace) -> int:
-    if not args.service_workers:
-        async with _daemon(args) as psp:
-            if psp is not None:
-                info = await psp.session(split_ref(args.ref)[0])  # an unknown name fails before attaching
-                number = split_ref(args.ref)[1]
-                async with _attached(psp, args.cdp) as browser:
-                    result = await psp.restore(
-                        info.id, browser, version=number, context=args.context, only=_split(args.only),
-                        skip=_split(args.skip), clean=args.clean or None,
-                    )
-                return _print_restored(args, result)
-    sessions = _sessions(args)
-    await sessions.get(args.ref)  # an unknown name fails before connecting
-    async with open_cdp(args.cdp) as connection:
-        info, report = await sessions.restore(
-            connection,
-            args.ref,
-            context=args.context,
-            only=_split(args.only),
-            skip=_split(args.skip),
-            clean=args.clean,
-            options=["service_workers"] if args.service_workers else [],
-        )
-    return _print_restored(args, {"id": info.id, "name": info.name, "version": info.head, **report.as_dict()})
+    result = await runner.restore(
+        args.cdp,
+        args.ref,
+        store=args.store,
+        context=args.context,
+        only=_split(args.only),
+        skip=_split(args.skip),
+        clean=args.clean,
+        options=["service_workers"] if args.service_workers else [],
+        no_daemon=args.no_daemon,
+    )
+    return _print_restored(args, result)
 
 
 def _print_restored(args: argparse.Namespace, result: dict[str, Any]) -> int:
