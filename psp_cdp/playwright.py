@@ -38,10 +38,9 @@ from typing import Any, TypeVar
 import trio
 
 from .cdp.relay import CdpRelay, serve_relay
-from .client import runner
-from .client.runner import Captured, storage_spec
+from .client.bridge import Adapter, BridgeSession, Job
+from .client.runner import Captured
 from .errors import UsageError
-from .store import SessionInfo
 
 __all__ = [
     "AsyncPlaywrightAdapter",
@@ -52,7 +51,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Job = Callable[[str, "str | None"], Awaitable[T]]  # (endpoint, browser context id) -> result
 
 
 def _impl(obj: Any) -> Any:
@@ -223,74 +221,10 @@ async def _over_relay(page: Any, job: Job[T]) -> T:
         await channels.aclose()
 
 
-class _Base:
-    """What the sync and async adapters share: settings and the jobs they run."""
-
-    def __init__(self, storage: str = "local", *, no_daemon: bool = False) -> None:
-        self.storage = storage
-        self.no_daemon = no_daemon
-        self._storage_of: dict[str, str] = {}  # session id -> the storage it was made in
-
-    def _store(self, storage: str | None, ref: str | None = None) -> str | None:
-        if storage is None:
-            storage = self._storage_of.get(ref or "", self.storage)
-        return storage_spec(storage)
-
-    def _remember(self, info: SessionInfo, storage: str | None) -> None:
-        self._storage_of[info.id] = storage or self.storage
-
-
-class _SessionBase:
-    def __init__(self, adapter: _Base, info: SessionInfo, store: str | None, page: Any = None) -> None:
-        self._adapter = adapter
-        self.info = info
-        self.store = store
-        self.page = page
-
-    @property
-    def id(self) -> str:
-        return self.info.id
-
-    @property
-    def name(self) -> str:
-        return self.info.name
-
-    def _capture_job(self, only: list[str] | None, skip: list[str] | None) -> Job[Captured]:
-        async def job(endpoint: str, context: str | None) -> Captured:
-            return await runner.capture(
-                endpoint, self.info.name, store=self.store, context=context, only=only, skip=skip,
-                no_daemon=self._adapter.no_daemon,
-            )
-
-        return job
-
-    def _restore_job(
-        self, version: int | None, only: list[str] | None, skip: list[str] | None, clean: bool
-    ) -> Job[dict[str, Any]]:
-        ref = self.info.name if version is None else f"{self.info.name}@{version}"
-
-        async def job(endpoint: str, context: str | None) -> dict[str, Any]:
-            return await runner.restore(
-                endpoint, ref, store=self.store, context=context, only=only, skip=skip, clean=clean,
-                no_daemon=self._adapter.no_daemon,
-            )
-
-        return job
-
-    def _bound(self, page: Any) -> Any:
-        page = page if page is not None else self.page
-        if page is None:
-            raise UsageError(f"session {self.info.name!r} was loaded, not made on a page: give capture() a page")
-        return page
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.info.name} ({self.info.id})>"
-
-
 # -- sync Playwright ---------------------------------------------------------------
 
 
-class PlaywrightSession(_SessionBase):
+class PlaywrightSession(BridgeSession):
     """A psp_cdp session bound to a page of the sync Playwright API."""
 
     def capture(self, page: Any = None, *, only: list[str] | None = None, skip: list[str] | None = None) -> Captured:
@@ -320,7 +254,7 @@ def _run_on(page: Any, job: Job[T]) -> T:
     return run(_over_relay(impl, job))  # type: ignore[no-any-return]
 
 
-class PlaywrightAdapter(_Base):
+class PlaywrightAdapter(Adapter):
     """psp_cdp sessions for pages of the sync Playwright API."""
 
     def create_session(
@@ -334,26 +268,17 @@ class PlaywrightAdapter(_Base):
     ) -> PlaywrightSession:
         """The session ``name`` (made if it does not exist) bound to ``page``, for :meth:`PlaywrightSession.capture`."""
         _check_page(page)
-        store = self._store(storage)
-        info = runner.run_sync(
-            lambda: runner.ensure_session(
-                name, store=store, description=description, tags=tags, no_daemon=self.no_daemon
-            )
-        )
-        self._remember(info, storage)
-        return PlaywrightSession(self, info, store, page)
+        return PlaywrightSession(self, *self._made(name, storage, description, tags), page)
 
     def load_session(self, ref: str, *, storage: str | None = None) -> PlaywrightSession:
         """The stored session ``ref`` (an id or a name), for :meth:`PlaywrightSession.restore`."""
-        store = self._store(storage, ref)
-        info = runner.run_sync(lambda: runner.find_session(ref, store=store, no_daemon=self.no_daemon))
-        return PlaywrightSession(self, info, store)
+        return PlaywrightSession(self, *self._loaded(ref, storage))
 
 
 # -- async Playwright ----------------------------------------------------------------
 
 
-class AsyncPlaywrightSession(_SessionBase):
+class AsyncPlaywrightSession(BridgeSession):
     """A psp_cdp session bound to a page of the async Playwright API."""
 
     async def capture(
@@ -378,7 +303,7 @@ class AsyncPlaywrightSession(_SessionBase):
         return await _over_relay(_check_page(page), self._restore_job(version, only, skip, clean))
 
 
-class AsyncPlaywrightAdapter(_Base):
+class AsyncPlaywrightAdapter(Adapter):
     """psp_cdp sessions for pages of the async Playwright API."""
 
     async def create_session(
@@ -392,18 +317,9 @@ class AsyncPlaywrightAdapter(_Base):
     ) -> AsyncPlaywrightSession:
         """The session ``name`` (made if it does not exist) bound to ``page``, for :meth:`AsyncPlaywrightSession.capture`."""
         _check_page(page)
-        store = self._store(storage)
-        info = await asyncio.to_thread(
-            runner.run_sync,
-            lambda: runner.ensure_session(name, store=store, description=description, tags=tags, no_daemon=self.no_daemon),
-        )
-        self._remember(info, storage)
-        return AsyncPlaywrightSession(self, info, store, page)
+        made = await asyncio.to_thread(self._made, name, storage, description, tags)
+        return AsyncPlaywrightSession(self, *made, page)
 
     async def load_session(self, ref: str, *, storage: str | None = None) -> AsyncPlaywrightSession:
         """The stored session ``ref`` (an id or a name), for :meth:`AsyncPlaywrightSession.restore`."""
-        store = self._store(storage, ref)
-        info = await asyncio.to_thread(
-            runner.run_sync, lambda: runner.find_session(ref, store=store, no_daemon=self.no_daemon)
-        )
-        return AsyncPlaywrightSession(self, info, store)
+        return AsyncPlaywrightSession(self, *await asyncio.to_thread(self._loaded, ref, storage))

@@ -41,6 +41,10 @@ _SET_STATE = {
 _SCROLL = "function (x, y) { window.scrollTo(x, y); return [window.scrollX, window.scrollY]; }"
 
 
+#: What an empty tab shows (chromedriver opens its first window on ``data:,``); restore loads into these first.
+EMPTY_TAB_URLS = ("about:blank", "chrome://newtab/", "chrome://new-tab-page/", "data:,")
+
+
 class Tabs(Component):
     name = "tabs"
     uses_tabs = True
@@ -86,7 +90,7 @@ class Tabs(Component):
         reusable = [
             info["targetId"]
             for info in await ctx.context.page_targets()
-            if info.get("url") in ("about:blank", "chrome://newtab/", "chrome://new-tab-page/")
+            if info.get("url") in EMPTY_TAB_URLS
         ]
         targets = []
         for _ in tabs:
