@@ -42,7 +42,9 @@ _SCROLL = "function (x, y) { window.scrollTo(x, y); return [window.scrollX, wind
 
 
 #: What an empty tab shows (chromedriver opens its first window on ``data:,``); restore loads into these first.
-EMPTY_TAB_URLS = ("about:blank", "chrome://newtab/", "chrome://new-tab-page/", "data:,")
+EMPTY_TAB_URLS = (
+    "about:blank", "chrome://newtab/", "chrome://new-tab-page/", "chrome://new-tab-page-third-party/", "data:,"
+)
 
 
 class Tabs(Component):
