@@ -99,8 +99,12 @@ def launch_chromium(
     executable: str | None = None,
     timeout: float = 30.0,
     url: str = "about:blank",
+    headless: bool = True,
 ) -> LaunchedBrowser:
-    """Start Chromium with ``--remote-debugging-port=0`` and wait until its endpoint is up."""
+    """Start Chromium with ``--remote-debugging-port=0`` and wait until its endpoint is up.
+
+    ``headless=False`` shows its window (it needs a display).
+    """
     own = user_data_dir is None
     profile = user_data_dir or tempfile.mkdtemp(prefix="psp-chromium-")
     port_file = os.path.join(profile, "DevToolsActivePort")
@@ -110,7 +114,7 @@ def launch_chromium(
         pass
     command = [
         executable or find_chromium(),
-        *DEFAULT_ARGS,
+        *(arg for arg in DEFAULT_ARGS if headless or arg != "--headless"),
         f"--user-data-dir={profile}",
         "--remote-debugging-port=0",
         "--remote-debugging-address=127.0.0.1",
