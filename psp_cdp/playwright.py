@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import trio
 
 from .cdp.relay import CdpRelay, serve_relay
-from .client.bridge import Adapter, BridgeSession, Job
+from .client.bridge import Adapter, BridgeSession, Job, SyncBridgeSession
 from .client.runner import Captured
 from .errors import UsageError
 
@@ -224,34 +224,19 @@ async def _over_relay(page: Any, job: Job[T]) -> T:
 # -- sync Playwright ---------------------------------------------------------------
 
 
-class PlaywrightSession(BridgeSession):
-    """A psp_cdp session bound to a page of the sync Playwright API."""
+class PlaywrightSession(SyncBridgeSession):
+    """A psp_cdp session for pages of the sync Playwright API: ``capture([page])``, ``restore(page)``.
 
-    def capture(self, page: Any = None, *, only: list[str] | None = None, skip: list[str] | None = None) -> Captured:
-        """Capture the page's browser context (every tab) as the session's next version."""
-        result = _run_on(self._bound(page), self._capture_job(only, skip))
-        self.info = result.info
-        return result
+    A capture takes the page's browser context (every tab); a restore writes into the
+    context of the page it is given.
+    """
 
-    def restore(
-        self,
-        page: Any,
-        *,
-        version: int | None = None,
-        only: list[str] | None = None,
-        skip: list[str] | None = None,
-        clean: bool = False,
-    ) -> dict[str, Any]:
-        """Restore the session (its latest version, or ``version``) into ``page``'s context; the restore summary."""
-        return _run_on(page, self._restore_job(version, only, skip, clean))
-
-
-def _run_on(page: Any, job: Job[T]) -> T:
-    impl = _check_page(page)
-    run = getattr(page, "_sync", None)
-    if run is None:
-        raise UsageError("PlaywrightAdapter takes pages of the sync API; use AsyncPlaywrightAdapter with async pages")
-    return run(_over_relay(impl, job))  # type: ignore[no-any-return]
+    def _run(self, page: Any, job: Job[T]) -> T:
+        impl = _check_page(page)
+        run = getattr(page, "_sync", None)
+        if run is None:
+            raise UsageError("PlaywrightAdapter takes pages of the sync API; use AsyncPlaywrightAdapter with async pages")
+        return run(_over_relay(impl, job))  # type: ignore[no-any-return]
 
 
 class PlaywrightAdapter(Adapter):

@@ -21,13 +21,15 @@ and loads the first restored tab in the driver's empty start window.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from .client.bridge import Adapter, BridgeSession, Job
+from .client.bridge import Adapter, Job, SyncBridgeSession
 from .client.runner import Captured, run_sync
 from .errors import UsageError
 
 __all__ = ["Captured", "SeleniumAdapter", "SeleniumSession", "cdp_endpoint"]
+
+T = TypeVar("T")
 
 
 def cdp_endpoint(driver: Any) -> str:
@@ -49,31 +51,14 @@ def cdp_endpoint(driver: Any) -> str:
     )
 
 
-class SeleniumSession(BridgeSession):
-    """A psp_cdp session bound to a WebDriver (``page`` holds the driver)."""
+class SeleniumSession(SyncBridgeSession):
+    """A psp_cdp session for WebDriver sessions: ``capture([driver])``, ``restore(driver)``.
 
-    def capture(self, driver: Any = None, *, only: list[str] | None = None, skip: list[str] | None = None) -> Captured:
-        """Capture the driver's browser (its default context, every window) as the session's next version."""
-        result = _run_on(self._bound(driver), self._capture_job(only, skip))
-        self.info = result.info
-        return result
+    A capture takes the browser's default context (every window); a restore writes into it.
+    """
 
-    def restore(
-        self,
-        driver: Any,
-        *,
-        version: int | None = None,
-        only: list[str] | None = None,
-        skip: list[str] | None = None,
-        clean: bool = False,
-    ) -> dict[str, Any]:
-        """Restore the session (its latest version, or ``version``) into the driver's browser; the restore summary."""
-        return _run_on(driver, self._restore_job(version, only, skip, clean))
-
-
-def _run_on(driver: Any, job: Job[Any]) -> Any:
-    endpoint = cdp_endpoint(driver)
-    return run_sync(job, endpoint, None)
+    def _run(self, driver: Any, job: Job[T]) -> T:
+        return run_sync(job, cdp_endpoint(driver), None)
 
 
 class SeleniumAdapter(Adapter):

@@ -219,7 +219,7 @@ def test_playwright_sync_errors_are_clear(browsers: tuple[Any, Any], store: str)
     page.close()
     with pytest.raises(UsageError, match="closed"):
         session.capture()
-    with pytest.raises(UsageError, match="give capture\\(\\) a page"):
+    with pytest.raises(UsageError, match="give capture\\(\\) one"):
         adapter.load_session("closing").capture()
     context.close()
 

@@ -16,7 +16,7 @@ from ..store import SessionInfo
 from . import runner
 from .runner import Captured, storage_spec
 
-__all__ = ["Adapter", "BridgeSession", "Job"]
+__all__ = ["Adapter", "BridgeSession", "Job", "SyncBridgeSession"]
 
 T = TypeVar("T")
 #: A bridge's unit of work: (CDP endpoint, browser context id or None) -> result.
@@ -95,8 +95,35 @@ class BridgeSession:
     def _bound(self, page: Any) -> Any:
         page = page if page is not None else self.page
         if page is None:
-            raise UsageError(f"session {self.info.name!r} was loaded, not made on a page: give capture() a page")
+            raise UsageError(f"session {self.info.name!r} was loaded, not made on a page or driver: give capture() one")
         return page
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.info.name} ({self.info.id})>"
+
+
+class SyncBridgeSession(BridgeSession):
+    """A session of a synchronous framework: ``capture()`` and ``restore()`` block until done."""
+
+    def _run(self, target: Any, job: Job[T]) -> T:
+        """Run ``job`` on the browser behind ``target`` (a page, a driver)."""
+        raise NotImplementedError
+
+    def capture(self, target: Any = None, *, only: list[str] | None = None, skip: list[str] | None = None) -> Captured:
+        """Capture the browser behind ``target`` (by default the one the session was made on) as the next version."""
+        result = self._run(self._bound(target), self._capture_job(only, skip))
+        self.info = result.info
+        return result
+
+    def restore(
+        self,
+        target: Any,
+        *,
+        version: int | None = None,
+        only: list[str] | None = None,
+        skip: list[str] | None = None,
+        clean: bool = False,
+    ) -> dict[str, Any]:
+        """Restore the session (its latest version, or ``version``) into the browser behind ``target``; the summary."""
+        return self._run(target, self._restore_job(version, only, skip, clean))
+

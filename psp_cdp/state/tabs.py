@@ -41,9 +41,10 @@ _SET_STATE = {
 _SCROLL = "function (x, y) { window.scrollTo(x, y); return [window.scrollX, window.scrollY]; }"
 
 
-#: What an empty tab shows (chromedriver opens its first window on ``data:,``); restore loads into these first.
+#: What an empty tab shows (chromedriver opens its first window on ``data:,``; a tab still starting has no
+#: URL yet); restore loads into these first.
 EMPTY_TAB_URLS = (
-    "about:blank", "chrome://newtab/", "chrome://new-tab-page/", "chrome://new-tab-page-third-party/", "data:,"
+    "", "about:blank", "chrome://newtab/", "chrome://new-tab-page/", "chrome://new-tab-page-third-party/", "data:,"
 )
 
 
