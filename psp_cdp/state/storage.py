@@ -46,6 +46,10 @@ _WRITE = """function (kind, d) {
   return s.length;
 }"""
 
+#: How many times a localStorage write the browser did not keep whole is made again.
+_WRITE_ATTEMPTS = 3
+
+
 def storage_key_of(storage: OriginStorage) -> StorageKey:
     """The storage key ``storage`` was read under; :class:`StateError` if it is malformed."""
     key = parse_storage_key(storage.storage_key or first_party_key(storage.origin))
@@ -125,18 +129,28 @@ class LocalStorage(Component):
 
     async def restore(self, ctx: RestoreContext) -> None:
         async def write(origin_storage: OriginStorage) -> None:
+            # A page's localStorage writes reach the browser's storage after its script has
+            # returned; a stub page closed at once can take the last ones with it. So each
+            # write is checked by a stub page opened after the writer closed, which reads
+            # what the browser holds, and written again if anything is missing.
             items = storage_dict(origin_storage)
+            what = origin_storage.storage_key or origin_storage.origin
+            written: int | None = None
             try:
                 key = storage_key_of(origin_storage)
-                async with ctx.context.stub_page() as stub:
-                    await stub.navigate(key.top_level_url(), timeout=ctx.timeout)
-                    frame = await stub.storage_frame(key, timeout=ctx.timeout)
-                    written = await write_storage(frame, "localStorage", items)
+                for _ in range(_WRITE_ATTEMPTS + 1):
+                    async with ctx.context.stub_page() as stub:
+                        await stub.navigate(key.top_level_url(), timeout=ctx.timeout)
+                        frame = await stub.storage_frame(key, timeout=ctx.timeout)
+                        if written is not None and await read_storage(frame, "localStorage") == items:
+                            break
+                        written = await write_storage(frame, "localStorage", items)
+                else:
+                    ctx.report.note(f"localStorage of {what}: the browser did not confirm every item written")
             except (StateError, ProtocolError, trio.TooSlowError) as exc:
-                what = origin_storage.storage_key or origin_storage.origin
                 ctx.report.note(f"localStorage of {what} was not restored: {str(exc) or 'timed out'}")
                 return
-            ctx.report.count(self.name, written)
+            ctx.report.count(self.name, written or 0)
 
         storages = list(ctx.state.storage.local_storage)
         await gather_limited([lambda s=s: write(s) for s in storages], STUB_CONCURRENCY)
