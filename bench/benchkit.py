@@ -9,20 +9,26 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import trio
 
-from psp_cdp.cdp import CdpConnection, CdpSession
+from psp_cdp.cdp import CdpConnection, CdpSession, LaunchedBrowser, open_cdp
+from psp_cdp.snapshot.model import BrowserSessionState
+from psp_cdp.state.engine import capture_state, restore_state
 
-__all__ = ["Origin", "serve_site", "goto", "evaluate", "page_targets", "json_blob", "WORDS", "PlaywrightOverCdp", "stats", "ms", "kib"]
+__all__ = [
+    "Origin", "serve_site", "goto", "evaluate", "page_targets", "json_blob", "WORDS", "PlaywrightOverCdp", "stats", "ms",
+    "kib", "psp_capture", "restored_in_new_context", "finish_run",
+]
 
 
 @dataclass
@@ -155,3 +161,71 @@ def ms(value: float) -> str:
 
 def kib(n: int) -> str:
     return f"{n:,} B ({n / 1024:,.1f} KiB)"
+
+
+# -- psp_cdp rounds and run records ------------------------------------------------------------
+
+
+async def psp_capture(endpoint: str, timeout: float) -> tuple[BrowserSessionState, float, float]:
+    """``capture_state`` of the browser's default context: the state, seconds to connect, seconds to capture."""
+    t0 = time.perf_counter()
+    async with open_cdp(endpoint) as conn:
+        t1 = time.perf_counter()
+        with trio.fail_after(timeout):
+            state = await capture_state(conn)
+        t2 = time.perf_counter()
+    return state, t1 - t0, t2 - t1
+
+
+@contextlib.asynccontextmanager
+async def restored_in_new_context(
+    endpoint: str, state: BrowserSessionState, timeout: float
+) -> AsyncIterator[tuple[CdpConnection, str, dict[str, Any]]]:
+    """``restore_state(context="new")``: the connection, the new context and the figures so far (``restore``
+    seconds, ``report``); the context is disposed of after the block (``dispose`` seconds), even on failure."""
+    out: dict[str, Any] = {}
+    async with open_cdp(endpoint) as conn:
+        context_id = None
+        try:
+            t0 = time.perf_counter()
+            with trio.fail_after(timeout):
+                report = await restore_state(conn, state, context="new")
+            out["restore"] = time.perf_counter() - t0
+            context_id = report.context_id
+            out["report"] = report.as_dict()
+            yield conn, context_id, out
+        finally:
+            if context_id is None:  # restore failed after creating a context: find it
+                contexts = (await conn.send("Target.getBrowserContexts")).get("browserContextIds", [])
+                context_id = contexts[-1] if contexts else None
+            if context_id:
+                with trio.CancelScope(shield=True):
+                    t0 = time.perf_counter()
+                    await conn.send("Target.disposeBrowserContext", {"browserContextId": context_id})
+                    out["dispose"] = time.perf_counter() - t0
+
+
+def finish_run(
+    results: dict[str, Any],
+    started: float,
+    json_path: str | None,
+    *,
+    samples: dict[str, list[float]] | None = None,
+    browser: LaunchedBrowser | None = None,
+    failures: list[str] | None = None,
+) -> None:
+    """Complete ``results`` (samples and their stats, wall time, load average, whether the browser survived,
+    the first failure) and write them to ``json_path`` when given; also when the run failed."""
+    if samples is not None:
+        results["samples"] = dict(samples)
+        results["stats"] = {k: stats(v) for k, v in samples.items() if v}
+    results["wall_seconds"] = time.perf_counter() - started
+    results["loadavg_end"] = os.getloadavg()
+    if browser is not None:
+        results["browser_alive_at_end"] = browser.alive()
+    if failures:
+        results["error"] = failures[0]
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=2, default=str)
+

@@ -47,11 +47,13 @@ from psp_cdp.cdp import CdpConnection, CdpSession, LaunchedBrowser, launch_chrom
 from psp_cdp.snapshot import codec
 from psp_cdp.snapshot.model import BrowserSessionState
 from psp_cdp.state import engine
-from psp_cdp.state.engine import capture_state, restore_state
 from psp_cdp.state.pages import BrowserContext
 from psp_cdp.state.registry import components
 
-from benchkit import PlaywrightOverCdp, WORDS, Origin, evaluate, goto, json_blob, kib, ms, page_targets, serve_site, stats
+from benchkit import (
+    WORDS, Origin, PlaywrightOverCdp, evaluate, finish_run, goto, json_blob, kib, ms, page_targets, psp_capture,
+    restored_in_new_context, serve_site,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ROUND_TIMEOUT = 60.0  # seconds, per psp_cdp step; a hung step fails the run instead of hanging it
@@ -310,38 +312,10 @@ async def build_state(endpoint: str, origins: list[Origin]) -> SourceTruth:
 # --------------------------------------------------------------------------------------
 
 
-async def psp_capture(endpoint: str) -> tuple[BrowserSessionState, float, float]:
-    t0 = time.perf_counter()
-    async with open_cdp(endpoint) as conn:
-        t1 = time.perf_counter()
-        with trio.fail_after(ROUND_TIMEOUT):
-            state = await capture_state(conn)
-        t2 = time.perf_counter()
-    return state, t1 - t0, t2 - t1
-
-
 async def psp_restore(endpoint: str, state: BrowserSessionState, verify: SourceTruth | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    async with open_cdp(endpoint) as conn:
-        context_id = None
-        try:
-            t0 = time.perf_counter()
-            with trio.fail_after(ROUND_TIMEOUT):
-                report = await restore_state(conn, state, context="new")
-            out["restore"] = time.perf_counter() - t0
-            context_id = report.context_id
-            out["report"] = report.as_dict()
-            if verify is not None:
-                out["restored"] = await read_context(conn, context_id)
-        finally:
-            if context_id is None:  # restore failed after creating a context: find it
-                contexts = (await conn.send("Target.getBrowserContexts")).get("browserContextIds", [])
-                context_id = contexts[-1] if contexts else None
-            if context_id:
-                with trio.CancelScope(shield=True):
-                    t0 = time.perf_counter()
-                    await conn.send("Target.disposeBrowserContext", {"browserContextId": context_id})
-                    out["dispose"] = time.perf_counter() - t0
+    async with restored_in_new_context(endpoint, state, ROUND_TIMEOUT) as (conn, context_id, out):
+        if verify is not None:
+            out["restored"] = await read_context(conn, context_id)
     return out
 
 
@@ -511,7 +485,7 @@ _MISSING = object()
 async def profile_psp(endpoint: str) -> dict[str, Any]:
     with cdp_profile() as prof:
         t0 = time.perf_counter()
-        state, _, _ = await psp_capture(endpoint)
+        state, _, _ = await psp_capture(endpoint, ROUND_TIMEOUT)
         capture_wall = time.perf_counter() - t0
         capture_methods = {k: list(v) for k, v in prof["methods"].items()}
         capture_stubs = list(prof["stubs"])
@@ -579,7 +553,7 @@ def main() -> int:
             stack.callback(playwright.stop)
 
             # -- verify once (also the warm-up round; not timed) -------------------------
-            state, _, _ = trio.run(psp_capture, endpoint)
+            state, _, _ = trio.run(psp_capture, endpoint, ROUND_TIMEOUT)
             decoded = codec.decode(codec.encode(state))
             restored = trio.run(psp_restore, endpoint, decoded, source)
             got: SourceTruth = restored["restored"]
@@ -612,7 +586,7 @@ def main() -> int:
                 for side in order:
                     gc.collect()
                     if side == "psp":
-                        state, connect, capture = trio.run(psp_capture, endpoint)
+                        state, connect, capture = trio.run(psp_capture, endpoint, ROUND_TIMEOUT)
                         t0 = time.perf_counter()
                         blob = codec.encode(state)
                         encode = time.perf_counter() - t0
@@ -656,7 +630,7 @@ def main() -> int:
             # -- memory (separate, tracemalloc slows Python down) ----------------------------
             gc.collect()
             tracemalloc.start()
-            state, _, _ = trio.run(psp_capture, endpoint)
+            state, _, _ = trio.run(psp_capture, endpoint, ROUND_TIMEOUT)
             blob = codec.encode(state)
             psp_peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
@@ -680,16 +654,7 @@ def main() -> int:
             failures.append(f"{type(exc).__name__}: {exc}")
             raise
         finally:
-            results["samples"] = dict(samples)
-            results["stats"] = {k: stats(v) for k, v in samples.items() if v}
-            results["wall_seconds"] = time.perf_counter() - started
-            if browser is not None:
-                results["browser_alive_at_end"] = browser.alive()
-            if failures:
-                results["error"] = failures[0]
-            if args.json:
-                with open(args.json, "w", encoding="utf-8") as fh:
-                    json.dump(results, fh, indent=2, default=str)
+            finish_run(results, started, args.json, samples=samples, browser=browser, failures=failures)
 
     print_report(results)
     if args.json:

@@ -52,7 +52,7 @@ from psp_cdp.client import AsyncClient, Client
 from psp_cdp.store import Sessions, open_store
 from psp_cdp.store.keys import Keyring
 
-from benchkit import kib, serve_site
+from benchkit import finish_run, kib, serve_site
 from idb_caches import SiteHandler
 from versions import IDB_LABELS, IDB_LABELS_QUICK, LS_BYTES, LS_BYTES_QUICK, ORIGIN_SPECS, build_state, latency
 
@@ -556,11 +556,7 @@ def main() -> int:
             results["daemon"]["log_tail"] = daemon.log_tail(3)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    results["wall_seconds"] = time.perf_counter() - started
-    results["loadavg_end"] = os.getloadavg()
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2, default=str)
+    finish_run(results, started, args.json)
     print_report(results)
     print("\njson: " + json.dumps(results, default=str, separators=(",", ":")))
     return 0

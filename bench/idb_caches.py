@@ -52,9 +52,12 @@ import psp_cdp
 from psp_cdp.cdp import CdpConnection, CdpSession, LaunchedBrowser, launch_chromium, open_cdp
 from psp_cdp.snapshot import codec
 from psp_cdp.snapshot.model import BrowserSessionState, text
-from psp_cdp.state import capture_state, components, restore_state
+from psp_cdp.state import capture_state, components
 
-from benchkit import PlaywrightOverCdp, Origin, evaluate, goto, kib, ms, page_targets, serve_site, stats
+from benchkit import (
+    Origin, PlaywrightOverCdp, evaluate, finish_run, goto, kib, ms, page_targets, psp_capture, restored_in_new_context,
+    serve_site,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ROUND_TIMEOUT = 90.0  # seconds, per psp_cdp step; a hung step fails the run instead of hanging it
@@ -634,43 +637,15 @@ def caches_registered() -> bool:
     return any(c.name == "cache_storage" for c in components())
 
 
-async def psp_capture(endpoint: str) -> tuple[BrowserSessionState, float, float]:
-    t0 = time.perf_counter()
-    async with open_cdp(endpoint) as conn:
-        t1 = time.perf_counter()
-        with trio.fail_after(ROUND_TIMEOUT):
-            state = await capture_state(conn)
-        t2 = time.perf_counter()
-    return state, t1 - t0, t2 - t1
-
-
 async def psp_restore(endpoint: str, state: BrowserSessionState, origins: list[Origin],
                       targets: dict[str, dict[str, Any]], truth: SourceTruth | None) -> dict[str, Any]:
     """restore_state(context="new"), then wait until every origin's page reads its ``targets`` counts."""
-    out: dict[str, Any] = {}
-    async with open_cdp(endpoint) as conn:
-        context_id = None
-        try:
-            t0 = time.perf_counter()
-            with trio.fail_after(ROUND_TIMEOUT):
-                report = await restore_state(conn, state, context="new")
-            out["restore"] = time.perf_counter() - t0
-            context_id = report.context_id
-            out["report"] = report.as_dict()
-            out["in_place"], out["counts"], out["short_reads"] = await wait_in_place_cdp(conn, context_id, origins, targets)
-            if out["in_place"] is not None:
-                out["in_place"] += out["restore"]
-            if truth is not None:
-                out["verify"] = await verify_pages(conn, context_id, origins, truth)
-        finally:
-            if context_id is None:  # restore failed after creating a context: find it
-                contexts = (await conn.send("Target.getBrowserContexts")).get("browserContextIds", [])
-                context_id = contexts[-1] if contexts else None
-            if context_id:
-                with trio.CancelScope(shield=True):
-                    t0 = time.perf_counter()
-                    await conn.send("Target.disposeBrowserContext", {"browserContextId": context_id})
-                    out["dispose"] = time.perf_counter() - t0
+    async with restored_in_new_context(endpoint, state, ROUND_TIMEOUT) as (conn, context_id, out):
+        out["in_place"], out["counts"], out["short_reads"] = await wait_in_place_cdp(conn, context_id, origins, targets)
+        if out["in_place"] is not None:
+            out["in_place"] += out["restore"]
+        if truth is not None:
+            out["verify"] = await verify_pages(conn, context_id, origins, truth)
     return out
 
 
@@ -948,7 +923,7 @@ def main() -> int:
                 for side in order:
                     gc.collect()
                     if side == "psp":
-                        state, connect, capture = trio.run(psp_capture, endpoint)
+                        state, connect, capture = trio.run(psp_capture, endpoint, ROUND_TIMEOUT)
                         t0 = time.perf_counter()
                         blob = codec.encode(state)
                         encode = time.perf_counter() - t0
@@ -1016,16 +991,7 @@ def main() -> int:
             failures.append(f"{type(exc).__name__}: {exc}")
             raise
         finally:
-            results["samples"] = dict(samples)
-            results["stats"] = {k: stats(v) for k, v in samples.items() if v}
-            results["wall_seconds"] = time.perf_counter() - started
-            if browser is not None:
-                results["browser_alive_at_end"] = browser.alive()
-            if failures:
-                results["error"] = failures[0]
-            if args.json:
-                with open(args.json, "w", encoding="utf-8") as fh:
-                    json.dump(results, fh, indent=2, default=str)
+            finish_run(results, started, args.json, samples=samples, browser=browser, failures=failures)
 
     problems = print_report(results)
     if args.json:

@@ -60,7 +60,7 @@ from psp_cdp.snapshot.model import BrowserSessionState, domstring, text
 from psp_cdp.store import FilesystemStore, SessionInfo, Sessions, Store, VersionInfo, open_store
 from psp_cdp.store.keys import Keyring
 
-from benchkit import PlaywrightOverCdp, Origin, evaluate, goto, json_blob, kib, ms, page_targets, serve_site
+from benchkit import PlaywrightOverCdp, Origin, evaluate, finish_run, goto, json_blob, kib, ms, page_targets, serve_site
 from idb_caches import SiteHandler, bench_call
 
 CHROMIUM = "/usr/bin/chromium"
@@ -702,11 +702,7 @@ def main() -> int:
             stages["stores"] = time.perf_counter() - t0
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    results["wall_seconds"] = time.perf_counter() - started
-    results["loadavg_end"] = os.getloadavg()
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2, default=str)
+    finish_run(results, started, args.json)
     results.get("stores", {}).pop("samples", None)
     ok = print_report(results)
     print("\njson: " + json.dumps(results, default=str, separators=(",", ":")))
