@@ -23,7 +23,7 @@ from . import __version__
 from .cdp import leaf_errors, open_cdp
 from .errors import PspError, UsageError
 from .snapshot import codec, diff, playwright
-from .snapshot.model import BrowserSessionState, text
+from .snapshot.model import BrowserSessionState, text, uncovered_list
 from .state import components
 from .state.auth import (
     OBSERVE_OPTION,
@@ -218,7 +218,7 @@ def _describe(info: SessionInfo, state: BrowserSessionState) -> dict[str, Any]:
             else None
         ),
         "origins_covered": list(state.report.origins_covered),
-        "uncovered": [{"what": u.what, "reason": u.reason} for u in state.report.uncovered],
+        "uncovered": uncovered_list(state.report),
     }
 
 

@@ -24,6 +24,7 @@ import trio
 
 from ..cdp import open_cdp
 from ..errors import PspError, SessionExistsError
+from ..snapshot.model import uncovered_list
 from ..store import SessionInfo, Sessions, VersionInfo, check_name, open_store, split_ref, store_location
 from . import AsyncClient, DaemonError, default_socket_path
 
@@ -246,8 +247,7 @@ async def capture(
         )
     assert captured.version is not None
     report = captured.state.report
-    uncovered = [{"what": u.what, "reason": u.reason} for u in report.uncovered]
-    return Captured(captured.info, captured.version, list(report.origins_covered), uncovered)
+    return Captured(captured.info, captured.version, list(report.origins_covered), uncovered_list(report))
 
 
 async def restore(
@@ -280,4 +280,4 @@ async def restore(
         info, report = await sessions.restore(
             connection, ref, context=context, only=only, skip=skip, clean=clean, options=options
         )
-    return {"id": info.id, "name": info.name, "version": number or info.head, **report.as_dict()}
+    return {"id": info.id, "name": info.name, "version": info.head, **report.as_dict()}

@@ -20,6 +20,7 @@ import trio
 
 from .. import __version__
 from ..errors import PspError, SessionNotFoundError
+from ..snapshot.model import uncovered_list
 from ..state import components
 from ..store import RedisStore, SessionInfo, parse_tags
 from ..store.sessions import CIPHERS
@@ -255,7 +256,7 @@ async def capture(daemon: Daemon, request: Request) -> Any:
         "stored_bytes": written.stored_bytes,
         "session": session,
         "origins_covered": list(report.origins_covered),
-        "uncovered": [{"what": u.what, "reason": u.reason} for u in report.uncovered],
+        "uncovered": uncovered_list(report),
     }
 
 

@@ -92,6 +92,7 @@ __all__ = [
     "text",
     "storage_items",
     "storage_dict",
+    "uncovered_list",
 ]
 
 #: Version of the data model this code writes (semantic versioning).
@@ -129,3 +130,8 @@ def storage_items(origin_storage: OriginStorage, items: dict[str, str]) -> Origi
 def storage_dict(origin_storage: OriginStorage) -> dict[str, str]:
     """The key/value mapping an OriginStorage holds."""
     return {text(item.key): text(item.value) for item in origin_storage.items}
+
+
+def uncovered_list(report: CaptureReport) -> list[dict[str, str]]:
+    """What a capture could not read, as ``{"what", "reason"}`` records (the CLI's and the control API's form)."""
+    return [{"what": u.what, "reason": u.reason} for u in report.uncovered]
