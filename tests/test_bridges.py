@@ -33,6 +33,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 FILL = """async () => {
     localStorage.setItem('theme', 'dark');
     localStorage.setItem('odd', 'NUL\\u0000 astral \\u{1F600}');
+    localStorage.setItem('lone', 'unpaired \\uD800 surrogate');
     sessionStorage.setItem('draft', 'unsent text');
     await new Promise((resolve, reject) => {
         const open = indexedDB.open('app', 2);
@@ -69,6 +70,7 @@ READ = """async () => {
     return {
         theme: localStorage.getItem('theme'),
         odd: localStorage.getItem('odd'),
+        lone: localStorage.getItem('lone') === 'unpaired \\uD800 surrogate',
         draft: sessionStorage.getItem('draft'),
         idb_version: version,
         when: value && value.when instanceof Date ? value.when.getTime() : null,
@@ -81,6 +83,7 @@ READ = """async () => {
 EXPECTED = {
     "theme": "dark",
     "odd": "NUL\u0000 astral \U0001f600",
+    "lone": True,
     "draft": "unsent text",
     "idb_version": 2,
     "when": 86400000,

@@ -51,6 +51,7 @@ __all__ = [
     "connect_cdp",
     "open_cdp",
     "wire_json",
+    "wire_text",
 ]
 
 log = logging.getLogger("psp_cdp.cdp")
@@ -64,13 +65,14 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def wire_json(value: Any) -> str:
-    """Compact JSON text that carries every string exactly, unpaired surrogates included.
+    """Compact JSON text that carries every string exactly, unpaired surrogates included."""
+    return wire_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
-    Non-ASCII text stays as is; only lone surrogates, which UTF-8 cannot carry, are
-    written as ``\\uXXXX`` escapes, which JSON parsers (the browser's included) read back
-    as the same code unit.
-    """
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+def wire_text(text: str) -> str:
+    """JSON text made fit for the wire: non-ASCII text stays as is; only lone surrogates,
+    which UTF-8 cannot carry, are written as ``\\uXXXX`` escapes, which JSON parsers (the
+    browser's included) read back as the same code unit."""
     if _LONE_SURROGATE.search(text) is None:
         return text
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
-from .connection import MAX_MESSAGE_SIZE, wire_json
+from .connection import MAX_MESSAGE_SIZE, wire_json, wire_text
 
 __all__ = ["Channels", "CdpRelay", "serve_relay"]
 
@@ -81,8 +81,11 @@ class _Client:
     calls: dict[int, tuple[int, str | None]] = field(default_factory=dict)  # rid -> (client's id, wrapped session)
 
     def put(self, message: dict[str, Any]) -> None:
+        self.send_text(wire_json(message))
+
+    def send_text(self, text: str) -> None:
         try:
-            self.outbox.send_nowait(wire_json(message))
+            self.outbox.send_nowait(text)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
@@ -147,15 +150,20 @@ class CdpRelay:
     def _on_event(self, client: _Client, method: str, params: dict[str, Any]) -> None:
         if method == "Target.receivedMessageFromTarget":
             root = params.get("sessionId", "")
-            inner = json.loads(params.get("message") or "{}")
-            session = inner.get("sessionId") or root
-            inner["sessionId"] = session
+            text = params.get("message") or ""
+            inner = json.loads(text)
+            if not isinstance(inner, dict) or not inner:
+                return
             inner_params = inner.get("params") or {}
             if inner.get("method") == "Target.attachedToTarget" and "sessionId" in inner_params:
                 client.owner[inner_params["sessionId"]] = root
             elif inner.get("method") == "Target.detachedFromTarget":
                 client.owner.pop(inner_params.get("sessionId", ""), None)
-            client.put(inner)
+            if "sessionId" not in inner:
+                # The browser's own text goes on as it is (answers can be megabytes), with the
+                # root's session id put in front.
+                text = '{"sessionId":' + json.dumps(root) + "," + text.lstrip()[1:]
+            client.send_text(wire_text(text))
             return
         if method == "Target.attachedToTarget" and "sessionId" in params:
             client.roots.add(params["sessionId"])
