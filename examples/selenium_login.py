@@ -11,6 +11,8 @@ import demo_site
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from psp_cdp.selenium import SeleniumAdapter
 
@@ -31,7 +33,8 @@ driver.get(f"{site}/login")
 driver.find_element(By.NAME, "user").send_keys("alice")
 driver.find_element(By.NAME, "password").send_keys("secret")
 driver.find_element(By.TAG_NAME, "button").click()
-print("driver 1:", driver.find_element(By.ID, "who").text)
+who = WebDriverWait(driver, 10).until(expected_conditions.presence_of_element_located((By.ID, "who")))
+print("driver 1:", who.text)
 
 session = SeleniumAdapter().create_session(driver, name="login", storage="local")
 session.capture()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -379,6 +378,8 @@ def chrome_driver() -> Any:
 
 def test_selenium_login_survives_into_a_fresh_driver(site: Site) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
 
     from psp_cdp.selenium import SeleniumAdapter
 
@@ -388,6 +389,7 @@ def test_selenium_login_survives_into_a_fresh_driver(site: Site) -> None:
         driver.find_element(By.NAME, "user").send_keys("erin")
         driver.find_element(By.NAME, "password").send_keys("secret")
         driver.find_element(By.CSS_SELECTOR, "[type=submit]").click()
+        WebDriverWait(driver, 10).until(expected_conditions.url_contains("/account"))
         assert driver.find_element(By.TAG_NAME, "body").text == "Logged in as erin"
         assert driver.execute_async_script(f"const done = arguments[0]; ({FILL})().then(done)") is True
         session = SeleniumAdapter().create_session(driver, name="login", storage="local")
