@@ -457,26 +457,74 @@ class AuthenticationState(_message.Message):
     def __init__(self, tokens: _Optional[_Iterable[_Union[AuthToken, _Mapping]]] = ..., credentials: _Optional[_Union[EncryptedCredentials, _Mapping]] = ...) -> None: ...
 
 class RecordedEvent(_message.Message):
-    __slots__ = ("type", "timestamp", "target", "data")
+    __slots__ = ("type", "timestamp", "target", "data", "element", "tab", "frame")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    ELEMENT_FIELD_NUMBER: _ClassVar[int]
+    TAB_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FIELD_NUMBER: _ClassVar[int]
     type: str
     timestamp: float
     target: str
     data: SerializedValue
-    def __init__(self, type: _Optional[str] = ..., timestamp: _Optional[float] = ..., target: _Optional[str] = ..., data: _Optional[_Union[SerializedValue, _Mapping]] = ...) -> None: ...
+    element: ElementTarget
+    tab: int
+    frame: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, type: _Optional[str] = ..., timestamp: _Optional[float] = ..., target: _Optional[str] = ..., data: _Optional[_Union[SerializedValue, _Mapping]] = ..., element: _Optional[_Union[ElementTarget, _Mapping]] = ..., tab: _Optional[int] = ..., frame: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class NetworkExchange(_message.Message):
+    __slots__ = ("timestamp", "tab", "method", "url", "request_headers", "request_body", "status", "status_text", "response_headers", "response_body", "resource_type", "mime_type", "protocol", "duration", "error", "body_missing")
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    TAB_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_BODY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_TEXT_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_BODY_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    BODY_MISSING_FIELD_NUMBER: _ClassVar[int]
+    timestamp: float
+    tab: int
+    method: str
+    url: str
+    request_headers: _containers.RepeatedCompositeFieldContainer[Header]
+    request_body: bytes
+    status: int
+    status_text: str
+    response_headers: _containers.RepeatedCompositeFieldContainer[Header]
+    response_body: bytes
+    resource_type: str
+    mime_type: str
+    protocol: str
+    duration: float
+    error: str
+    body_missing: bool
+    def __init__(self, timestamp: _Optional[float] = ..., tab: _Optional[int] = ..., method: _Optional[str] = ..., url: _Optional[str] = ..., request_headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ..., request_body: _Optional[bytes] = ..., status: _Optional[int] = ..., status_text: _Optional[str] = ..., response_headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ..., response_body: _Optional[bytes] = ..., resource_type: _Optional[str] = ..., mime_type: _Optional[str] = ..., protocol: _Optional[str] = ..., duration: _Optional[float] = ..., error: _Optional[str] = ..., body_missing: _Optional[bool] = ...) -> None: ...
 
 class RecordingState(_message.Message):
-    __slots__ = ("events", "start_time", "duration")
+    __slots__ = ("events", "start_time", "duration", "exchanges", "mutations", "recorded")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGES_FIELD_NUMBER: _ClassVar[int]
+    MUTATIONS_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[RecordedEvent]
     start_time: int
     duration: int
-    def __init__(self, events: _Optional[_Iterable[_Union[RecordedEvent, _Mapping]]] = ..., start_time: _Optional[int] = ..., duration: _Optional[int] = ...) -> None: ...
+    exchanges: _containers.RepeatedCompositeFieldContainer[NetworkExchange]
+    mutations: _containers.RepeatedCompositeFieldContainer[RecordedEvent]
+    recorded: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, events: _Optional[_Iterable[_Union[RecordedEvent, _Mapping]]] = ..., start_time: _Optional[int] = ..., duration: _Optional[int] = ..., exchanges: _Optional[_Iterable[_Union[NetworkExchange, _Mapping]]] = ..., mutations: _Optional[_Iterable[_Union[RecordedEvent, _Mapping]]] = ..., recorded: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Extension(_message.Message):
     __slots__ = ("media_type", "data", "component_version")
