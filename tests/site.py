@@ -264,6 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
             "/slow": self._slow,
             "/form": self._form,
             "/form-frame": self._form_frame,
+            "/flow": self._flow,
+            "/flow/done": self._flow_done,
             "/sw.js": self._service_worker,
         }.get(parts.path)
         if route is None:
@@ -274,9 +276,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._record()
         length = int(self.headers.get("Content-Length") or 0)
-        form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"), keep_blank_values=True)
+        body = self.rfile.read(length)
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         path = urlsplit(self.path).path
-        if path == "/login":
+        if path == "/api/flow":
+            self._flow_answer(body)
+        elif path == "/login":
             self._login(form)
         elif path == "/logout":
             self._logout(form)
@@ -416,6 +421,62 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._respond(200, _html("Form", body))
 
+    def _flow(self, query: dict[str, list[str]]) -> None:
+        """Page one of a two-page flow: a form sent with fetch(), whose answer changes the page."""
+        body = (
+            '<label for=name>Name</label><input id=name name=name>'
+            '<select id=plan name=plan><option value=free>Free</option><option value=pro>Pro</option>'
+            "<option value=team>Team</option></select>"
+            '<label><input type=checkbox id=terms name=terms> Accept the terms</label>'
+            '<textarea id=notes name=notes aria-label="Notes"></textarea>'
+            '<button id=send type=button>Send</button>'
+            '<p id=answer></p><a id=next href="/flow/done" hidden>Continue</a>'
+            "<script>"
+            "document.querySelector('#send').addEventListener('click', async () => {"
+            "  const form = {name: document.querySelector('#name').value, plan: document.querySelector('#plan').value,"
+            "    terms: document.querySelector('#terms').checked, notes: document.querySelector('#notes').value};"
+            "  const response = await fetch('/api/flow', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+            "    body: JSON.stringify(form)});"
+            "  const answer = await response.json();"
+            "  document.querySelector('#answer').textContent = answer.greeting;"
+            "  localStorage.setItem('answer', JSON.stringify(answer));"
+            "  document.querySelector('#next').hidden = false;"
+            "});"
+            "</script>"
+        )
+        self._respond(200, _html("Flow", body))
+
+    def _flow_done(self, query: dict[str, list[str]]) -> None:
+        """Page two: shows what page one's answer stored; takes a comment."""
+        body = (
+            '<p id=summary></p><input id=comment aria-label="Comment">'
+            "<script>"
+            "const answer = JSON.parse(localStorage.getItem('answer') || '{}');"
+            "document.querySelector('#summary').textContent = `${answer.greeting} (${answer.plan}, order ${answer.order})`;"
+            "document.querySelector('#comment').addEventListener('change', (e) => sessionStorage.setItem('comment', e.target.value));"
+            "</script>"
+        )
+        self._respond(200, _html("Flow done", body))
+
+    def _flow_answer(self, body: bytes) -> None:
+        try:
+            form = json.loads(body)
+        except ValueError:
+            self._json(400, {"error": "not JSON"})
+            return
+        site = self.server.site
+        with site._lock:
+            site.orders += 1
+            order = site.orders
+        answer = {
+            "greeting": f"Hello {form.get('name', '')}",
+            "plan": form.get("plan"),
+            "terms": form.get("terms"),
+            "notes": form.get("notes"),
+            "order": order,
+        }
+        self._json(200, answer, [("Set-Cookie", f"order={order}; Path=/")])
+
     def _form_frame(self, query: dict[str, list[str]]) -> None:
         self._respond(200, _html("Inner form", "<input id=inner name=inner>"))
 
@@ -465,6 +526,7 @@ class Site:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._sessions: dict[str, str] = {}
+        self.orders = 0
         self.requests: list[RequestRecord] = []
         self.port = 0
         self.https_port = 0

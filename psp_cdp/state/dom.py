@@ -19,7 +19,8 @@ Captured per tab and frame, in an isolated world, for the tab's current document
 Each element is kept as several selectors, most robust first, in the syntax of
 Chrome's Recorder: a CSS selector on a unique ``id``, ``name`` (with ``value`` for
 radio buttons), ``data-testid`` or ``aria-label``; ``aria/Name`` when the element's
-label, ``aria-label`` or ``aria-labelledby`` names it uniquely; an ``:nth-of-type``
+label, ``aria-label`` or ``aria-labelledby`` names it uniquely; ``text/Words`` when a
+link, button, label or option is the only one with that text; an ``:nth-of-type``
 path from the nearest ancestor with a unique id; ``xpath/...`` last. Frames are
 identified by their path in the frame tree (indexes into ``window.frames``).
 
@@ -51,7 +52,7 @@ from .origins import STUB_CONCURRENCY
 from .pages import Frame, Tab, gather_limited
 from .registry import CaptureContext, Component, RestoreContext
 
-__all__ = ["DomState", "SETTLE"]
+__all__ = ["ELEMENT_HELPERS", "DomState", "SETTLE"]
 
 #: Seconds restore keeps looking for elements that a page renders after it has loaded.
 SETTLE = 2.0
@@ -89,9 +90,12 @@ _HELPERS = r"""
     const r = document.evaluate(path, document, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null);
     return Array.from({length: r.snapshotLength}, (_, i) => r.snapshotItem(i));
   };
+  const TEXTUAL = "a, button, summary, label, option, [role=button], [role=link], [role=tab], [role=menuitem], [role=option]";
+  const byText = (t) => Array.from(document.querySelectorAll(TEXTUAL)).filter((el) => squash(el.textContent) === t);
   const matches = (selector) => {
     if (selector.startsWith("xpath/")) return byXpath(selector.slice(6));
     if (selector.startsWith("aria/")) return byAria(selector.slice(5));
+    if (selector.startsWith("text/")) return byText(selector.slice(5));
     if (/^[a-z]+\//.test(selector)) return [];
     return Array.from(document.querySelectorAll(selector));
   };
@@ -106,10 +110,8 @@ _HELPERS = r"""
   };
 """
 
-_CAPTURE = (
-    "function () {"
-    + _HELPERS
-    + r"""
+#: Builds an element's selectors, most robust first: ``target(el)`` (needs :data:`_HELPERS`).
+_TARGET = r"""
   const unique = (selector, el) => {
     try { const all = document.querySelectorAll(selector); return all.length === 1 && all[0] === el; }
     catch (e) { return false; }
@@ -147,11 +149,22 @@ _CAPTURE = (
     if (css) selectors.push(css);
     const name = ariaName(el);
     if (name && byAria(name).length === 1) selectors.push("aria/" + name);
+    const words = el.matches(TEXTUAL) ? squash(el.textContent) : "";
+    if (words && words.length <= 80 && byText(words).length === 1) selectors.push("text/" + words);
     const path = cssPath(el);
     if (path !== css) selectors.push(path);
     selectors.push(xpath(el));
     return selectors;
   };
+"""
+
+#: Script text defining ``find(selectors)`` and ``target(element)`` inside a function body.
+ELEMENT_HELPERS = _HELPERS + _TARGET
+
+_CAPTURE = (
+    "function () {"
+    + ELEMENT_HELPERS
+    + r"""
   const pristineValue = (el) => {
     const fresh = document.createElement("input");
     for (const name of ["type", "min", "max", "step", "multiple", "value"])

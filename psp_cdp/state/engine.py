@@ -12,7 +12,7 @@ from ..cdp import CdpConnection
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import PROTOCOL_VERSION, BrowserSessionState, StorageState, text
 from .cookies import cookie_origins, read_cookies
-from .pages import BrowserContext
+from .pages import Answerer, BrowserContext
 from .registry import CaptureContext, RestoreContext, RestoreReport, check_options, components, select
 
 __all__ = ["capture_state", "restore_state", "stable_order"]
@@ -115,8 +115,12 @@ async def restore_state(
     clean: bool = False,
     timeout: float = 30.0,
     options: Iterable[str] = (),
+    network: Answerer | None = None,
 ) -> RestoreReport:
-    """Restore ``state`` into a context: ``None``/"default", "new" (created), or an id."""
+    """Restore ``state`` into a context: ``None``/"default", "new" (created), or an id.
+
+    ``network`` answers the requests of the tabs' live loads instead of the network.
+    """
     selected = select(only, skip)
     chosen = check_options(options)
     if context == "new":
@@ -126,7 +130,7 @@ async def restore_state(
     report = RestoreReport(context_id=browser_context.id)
     if clean:
         await _clean(browser_context, report)
-    ctx = RestoreContext(connection, browser_context, state, selected, report, timeout, options=chosen)
+    ctx = RestoreContext(connection, browser_context, state, selected, report, timeout, options=chosen, network=network)
     for component in components():
         if component.name in selected:
             await component.restore(ctx)

@@ -19,7 +19,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import trio
@@ -303,6 +303,13 @@ class Tab:
             await self.session.detach()
 
 
+class Answerer(Protocol):
+    """Answers the requests a tab would send to the network (a replay's recorded network)."""
+
+    async def answer(self, session: CdpSession, paused: dict[str, Any]) -> None:
+        """Answer one ``Fetch.requestPaused`` (its params) of ``session``."""
+
+
 class StubPage:
     """A throwaway tab whose navigations are answered with an empty document."""
 
@@ -311,6 +318,7 @@ class StubPage:
         self.target_id = target_id
         self.titles: dict[str, str] = {}
         self.stubbing = True
+        self.network: Answerer | None = None
         self._frame: Frame | None = None  # the current document's main frame, until the next navigation
         self._nursery: trio.Nursery | None = None
         self._auto_attached: set[str | None] = set()  # sessions that attach their out-of-process iframes
@@ -350,6 +358,8 @@ class StubPage:
                                 "body": base64.b64encode(self.document(url)).decode("ascii"),
                             },
                         )
+                    elif self.network is not None:
+                        await self.network.answer(session, event.params)
                     else:
                         await session.send("Fetch.continueRequest", {"requestId": request_id})
                 except ProtocolError:
@@ -389,10 +399,18 @@ class StubPage:
             with trio.move_on_after(timeout):
                 await loaded.receive()
 
-    async def reload_live(self, *, timeout: float = 30.0) -> bool:
-        """Stop stubbing and reload the current entry from the network; whether it loaded in time."""
+    async def reload_live(self, *, timeout: float = 30.0, network: Answerer | None = None) -> bool:
+        """Stop stubbing and reload the current entry from the network; whether it loaded in time.
+
+        With ``network``, every request of the tab (same-process frames included) is handed
+        to it instead of going to the network, until the stub page is released.
+        """
         self.stubbing = False
-        await self.session.send("Fetch.disable")
+        self.network = network
+        if network is None:
+            await self.session.send("Fetch.disable")
+        else:
+            await self.session.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]})
         with self.session.listen("Page.loadEventFired") as loaded:
             self._frame = None
             await self.session.send("Page.reload")

@@ -25,7 +25,7 @@ from ..snapshot.model import BrowserSessionState, CaptureReport
 
 if TYPE_CHECKING:
     from ..cdp import CdpConnection
-    from .pages import BrowserContext, Tab
+    from .pages import Answerer, BrowserContext, Tab
 
 __all__ = [
     "Component",
@@ -72,6 +72,8 @@ class RestoreReport:
     restored: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     context_id: str | None = None
+    #: The target id of each tab recreated, by the index of its tab in the state.
+    tabs: dict[int, str] = field(default_factory=dict)
 
     def count(self, component: str, n: int = 1) -> None:
         self.restored[component] = self.restored.get(component, 0) + n
@@ -97,6 +99,8 @@ class RestoreContext:
     options: frozenset[str] = frozenset()
     #: What components hand on to later ones (the tabs recreated, ...).
     memo: dict[str, Any] = field(default_factory=dict)
+    #: Answers the requests of the tabs' live loads instead of the network (a replay's recording).
+    network: Answerer | None = None
 
 
 class Component:

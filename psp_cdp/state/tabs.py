@@ -87,7 +87,8 @@ class Tabs(Component):
             ctx.state.origin = origin_of(active.navigation.current_url) or ""
 
     async def restore(self, ctx: RestoreContext) -> None:
-        tabs = [t for t in ctx.state.history.tabs if t.navigation.entries]
+        indexed = [(i, t) for i, t in enumerate(ctx.state.history.tabs) if t.navigation.entries]
+        tabs = [t for _, t in indexed]
         if not tabs:
             return
         reusable = [
@@ -96,8 +97,9 @@ class Tabs(Component):
             if info.get("url") in EMPTY_TAB_URLS
         ]
         targets = []
-        for _ in tabs:
+        for index, _ in indexed:
             targets.append(reusable.pop(0) if reusable else await ctx.context.new_tab())
+            ctx.report.tabs[index] = targets[-1]
         with_session_storage = "session_storage" in ctx.selected
         await gather_limited(
             [lambda t=t, i=i: self._restore_tab(ctx, t, i, with_session_storage) for t, i in zip(tabs, targets)],
@@ -167,7 +169,7 @@ class Tabs(Component):
                     await stub.go_to_entry(current, timeout=ctx.timeout)
                 url = entries[current].url
                 if origin_of(url):
-                    if not await stub.reload_live(timeout=ctx.timeout):
+                    if not await stub.reload_live(timeout=ctx.timeout, network=ctx.network):
                         ctx.report.note(f"tab {url} did not finish loading within {ctx.timeout:g}s")
                 scroll = entries[current].scroll_position
                 if scroll.x or scroll.y:

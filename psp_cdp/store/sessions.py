@@ -77,8 +77,11 @@ class _Parent:
 
 
 def summarize(state: BrowserSessionState) -> dict[str, int]:
-    """Items per component in ``state``."""
-    return {c.name: c.count(state) for c in components()}
+    """Items per component in ``state``, and the events of its recording when it holds one."""
+    counts = {c.name: c.count(state) for c in components()}
+    if state.HasField("recording"):
+        counts["recording"] = len(state.recording.events)
+    return counts
 
 
 def split_ref(ref: str) -> tuple[str, int | None]:
@@ -396,7 +399,7 @@ class Sessions:
         if carry:
             state = await self._carried_over(name, state)
         if not state.auth.HasField("credentials"):
-            await self._keep_credentials(name, state)
+            await self.keep_credentials(name, state)
         info, version = await self.save(
             name,
             state,
@@ -494,7 +497,7 @@ class Sessions:
                     nursery.cancel_scope.cancel()
         return written_count
 
-    async def _keep_credentials(self, name: str, state: BrowserSessionState) -> None:
+    async def keep_credentials(self, name: str, state: BrowserSessionState) -> None:
         """Carry the sealed credentials of the stored session ``name``, if any, over to ``state``."""
         info = await self._io(self.store.find, name)
         if info is None or not info.head:

@@ -1,0 +1,531 @@
+"""Replaying a recording into a browser context.
+
+:class:`Player` restores the recording's starting state (the tabs' pages loaded from the
+recording when the network is mocked), then dispatches each event at its recorded time
+divided by the speed (``speed=None``: each as soon as the one before is done), finding
+its element again by the first of its selectors that matches exactly one element; an
+element that is not there yet is waited for (``timeout``). docs/recording.md says what
+each event type does. Each event becomes a :class:`Step`: done, retried (it worked on a
+later try, or the page needed correcting) or failed (with the reason).
+
+The player attaches to the context's tabs at the browser level with
+``waitForDebuggerOnStart``, so a tab the page opens is answered from the recording from
+its first request, and is told apart from the tabs that were there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from ..cdp import CdpConnection, CdpSession
+from ..errors import BrowserClosedError, ProtocolError, StateError
+from ..snapshot.model import BrowserSessionState, RecordedEvent
+from ..state.dom import ELEMENT_HELPERS
+from ..state.engine import restore_state
+from ..state.pages import BrowserContext
+from ..state.registry import RestoreReport
+from .mock import MockNetwork, Unmatched
+
+__all__ = ["DONE", "FAILED", "RETRIED", "Player", "ReplayReport", "Step"]
+
+log = logging.getLogger(__name__)
+
+DONE, RETRIED, FAILED = "done", "retried", "failed"
+_WORLD = "__psp_cdp_player"
+_POLL = 0.05
+_BUTTONS = {"left": 1, "right": 2, "middle": 4}
+_FIND = "function (selectors) {" + ELEMENT_HELPERS + " return find(selectors); }"
+_VALUE = "function () { return this.isContentEditable ? this.innerHTML : this.value; }"
+_SET_VALUE = r"""function (value) {
+  const fire = (type) => this.dispatchEvent(new Event(type, {bubbles: true, composed: type === "input"}));
+  if (this.isContentEditable) { this.innerHTML = value; fire("input"); return; }
+  const proto = this instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype
+    : this instanceof HTMLSelectElement ? HTMLSelectElement.prototype : HTMLInputElement.prototype;
+  Object.getOwnPropertyDescriptor(proto, "value").set.call(this, value);
+  fire("input"); fire("change");
+}"""
+_CHECKED = "function () { return this.checked; }"
+_SET_CHECKED = r"""function (checked) {
+  Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "checked").set.call(this, checked);
+  for (const type of ["input", "change"]) this.dispatchEvent(new Event(type, {bubbles: true}));
+}"""
+_SELECT = r"""function (selected, values) {
+  const options = Array.from(this.options);
+  const want = new Set(options.every((o, i) => !selected.includes(i) || o.value === values[selected.indexOf(i)])
+    ? selected : options.flatMap((o, i) => (values.includes(o.value) ? [i] : [])));
+  if (options.every((o, i) => o.selected === want.has(i))) return true;
+  const set = Object.getOwnPropertyDescriptor(HTMLOptionElement.prototype, "selected").set;
+  options.forEach((o, i) => set.call(o, want.has(i)));
+  for (const type of ["input", "change"]) this.dispatchEvent(new Event(type, {bubbles: true}));
+  return options.every((o, i) => o.selected === want.has(i));
+}"""
+_FOCUS = r"""function () {
+  if (document.activeElement === this || this.contains(document.activeElement)) return true;
+  this.focus();
+  return document.activeElement === this;
+}"""
+_SCROLL = r"""function (x, y) {
+  const el = this instanceof Element ? this : document.scrollingElement || document.documentElement;
+  el.scrollTo({left: x, top: y, behavior: "instant"});
+}"""
+
+
+@dataclass
+class Step:
+    """One event of the recording, replayed."""
+
+    index: int
+    type: str
+    target: str
+    tab: int
+    #: When it was due and when it was dispatched, milliseconds since the replay's start.
+    scheduled: float
+    dispatched: float = 0.0
+    outcome: str = DONE
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "type": self.type, "target": self.target, "tab": self.tab,
+                "scheduled": round(self.scheduled, 3), "dispatched": round(self.dispatched, 3),
+                "outcome": self.outcome, "reason": self.reason}
+
+
+@dataclass
+class ReplayReport:
+    steps: list[Step] = field(default_factory=list)
+    restore: RestoreReport | None = None
+    network: str = "live"
+    answered: int = 0
+    unmatched: list[Unmatched] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Step]:
+        return [s for s in self.steps if s.outcome == FAILED]
+
+    def counts(self) -> dict[str, int]:
+        counts = {DONE: 0, RETRIED: 0, FAILED: 0}
+        for step in self.steps:
+            counts[step.outcome] += 1
+        return counts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "steps": [s.as_dict() for s in self.steps],
+            "counts": self.counts(),
+            "network": self.network,
+            "answered": self.answered,
+            "unmatched": [{"method": u.method, "url": u.url} for u in self.unmatched],
+            "restore": self.restore.as_dict() if self.restore else None,
+        }
+
+
+class _Failed(Exception):
+    """A step that could not be done, with the reason."""
+
+
+@dataclass
+class _Tab:
+    target_id: str
+    session: CdpSession
+    worlds: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class Player:
+    """Replays ``state``'s recording into ``context`` of the browser behind ``connection``."""
+
+    def __init__(
+        self,
+        connection: CdpConnection,
+        state: BrowserSessionState,
+        *,
+        context: str | None = None,
+        speed: float | None = 1.0,
+        network: str = "mock",
+        timeout: float = 10.0,
+        on_step: Callable[[Step], None] | None = None,
+    ) -> None:
+        if network not in ("mock", "live"):
+            raise StateError(f"network must be mock or live, not {network!r}")
+        if speed is not None and speed <= 0:
+            raise StateError("the speed must be above 0")
+        self.connection = connection
+        self.state = state
+        self.context_id = context
+        self.speed = speed
+        self.timeout = timeout
+        self.on_step = on_step
+        self.mock = MockNetwork(state.recording.exchanges) if network == "mock" else None
+        self.report = ReplayReport(network=network)
+        self._tabs: dict[int, _Tab] = {}
+        self._attached: dict[str, CdpSession] = {}
+        self._claimed: set[str] = set()
+        self._initial: set[str] = set()  # tabs that were there before the replay began
+        self._new_tab = trio.Event()
+
+    async def run(self) -> ReplayReport:
+        """Restore the starting state, replay every event; the report (it lists failed steps)."""
+        self.report.restore = await restore_state(self.connection, self.state, context=self.context_id, network=self.mock)
+        self.context = await BrowserContext.resolve(self.connection, self.report.restore.context_id)
+        try:
+            async with trio.open_nursery() as nursery:
+                await self._attach(nursery)
+                await self._replay()
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._release()
+        if self.mock is not None:
+            self.report.answered = self.mock.answered
+            self.report.unmatched = list(self.mock.unmatched)
+        return self.report
+
+    # ---- tabs
+
+    async def _attach(self, nursery: trio.Nursery) -> None:
+        with self.connection.listen("Target.attachedToTarget", buffer=4096) as attached:
+            await self.connection.send(
+                "Target.setAutoAttach",
+                {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True, "filter": [{"type": "page", "exclude": False}]},
+            )
+            while True:
+                try:
+                    event = attached.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                await self._on_attached(nursery, event.params, initial=True)
+        nursery.start_soon(self._follow_new_tabs, nursery)
+        for index, target_id in sorted(self.report.restore.tabs.items()):  # type: ignore[union-attr]
+            if target_id in self._attached:
+                self._tabs[index] = _Tab(target_id, self._attached[target_id])
+                self._claimed.add(target_id)
+
+    async def _follow_new_tabs(self, nursery: trio.Nursery) -> None:
+        with self.connection.listen("Target.attachedToTarget", buffer=4096) as attached:
+            async for event in attached:
+                await self._on_attached(nursery, event.params, initial=False)
+
+    async def _on_attached(self, nursery: trio.Nursery, params: dict[str, Any], *, initial: bool) -> None:
+        info = params.get("targetInfo", {})
+        session = self.connection.session(params["sessionId"], info.get("targetId"))
+        if info.get("type") != "page" or not self.context.owns(info) or info["targetId"] in self._attached:
+            await _resume(session)
+            if info.get("type") != "page" or not self.context.owns(info):
+                await session.detach()
+            return
+        await nursery.start(self._serve, session)
+        self._attached[info["targetId"]] = session
+        if initial:
+            self._initial.add(info["targetId"])
+        else:
+            self._new_tab.set()
+
+    async def _serve(self, session: CdpSession, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Set a tab or iframe session up; answer its requests from the recording."""
+        with session.listen("Fetch.requestPaused", "Target.attachedToTarget", buffer=4096) as events:
+            try:
+                await session.send("Page.enable")
+                await session.send("DOM.enable")
+                if self.mock is not None:
+                    await session.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]})
+                await session.send(
+                    "Target.setAutoAttach",
+                    {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True, "filter": [{"type": "iframe", "exclude": False}]},
+                )
+            except (ProtocolError, BrowserClosedError) as exc:
+                log.debug("cannot replay into %s: %s", session, exc)
+            finally:
+                await _resume(session)
+            task_status.started()
+            async with trio.open_nursery() as nursery:
+                async for event in events:
+                    if event.method == "Fetch.requestPaused" and self.mock is not None:
+                        nursery.start_soon(self.mock.answer, session, event.params)
+                    elif event.method == "Target.attachedToTarget":
+                        child = self.connection.session(event.params["sessionId"], None)
+                        if event.params.get("targetInfo", {}).get("type") == "iframe":
+                            nursery.start_soon(self._serve, child)
+                        else:
+                            await _resume(child)
+                            await child.detach()
+
+    async def _tab(self, index: int) -> _Tab:
+        tab = self._tabs.get(index)
+        if tab is not None:
+            return tab
+        # A recording with no starting tab (one imported from a user flow): use a blank tab.
+        for target_id, session in self._attached.items():
+            if target_id in self._initial and target_id not in self._claimed:
+                self._claimed.add(target_id)
+                tab = self._tabs[index] = _Tab(target_id, session)
+                return tab
+        return await self._open_tab(index)
+
+    async def _open_tab(self, index: int) -> _Tab:
+        target_id = await self.context.new_tab()
+        with trio.fail_after(self.timeout):
+            while target_id not in self._attached:
+                self._new_tab = trio.Event()
+                await self._new_tab.wait()
+        self._claimed.add(target_id)
+        tab = self._tabs[index] = _Tab(target_id, self._attached[target_id])
+        return tab
+
+    async def _opened_by_page(self, index: int) -> _Tab:
+        with trio.move_on_after(self.timeout):
+            while True:
+                for target_id, session in self._attached.items():
+                    if target_id not in self._claimed and target_id not in self._initial:
+                        self._claimed.add(target_id)
+                        tab = self._tabs[index] = _Tab(target_id, session)
+                        return tab
+                self._new_tab = trio.Event()
+                await self._new_tab.wait()
+        raise _Failed(f"no tab opened within {self.timeout:g}s")
+
+    async def _release(self) -> None:
+        try:
+            await self.connection.send("Target.setAutoAttach", {"autoAttach": False, "waitForDebuggerOnStart": False, "flatten": True})
+        except (ProtocolError, BrowserClosedError):
+            pass
+        for session in self._attached.values():
+            await session.detach()
+
+    # ---- events
+
+    async def _replay(self) -> None:
+        start = trio.current_time()
+        for index, event in enumerate(self.state.recording.events):
+            due = event.timestamp / self.speed if self.speed else 0.0
+            if self.speed:
+                await trio.sleep_until(start + due / 1000)
+            step = Step(index, event.type, event.target, event.tab, scheduled=due)
+            step.dispatched = (trio.current_time() - start) * 1000
+            if not self.speed:
+                step.scheduled = step.dispatched
+            try:
+                retried = await self._dispatch(event)
+                if retried:
+                    step.outcome, step.reason = RETRIED, retried
+            except _Failed as exc:
+                step.outcome, step.reason = FAILED, str(exc)
+            except (ProtocolError, StateError) as exc:
+                step.outcome, step.reason = FAILED, str(exc)
+            except trio.TooSlowError:
+                step.outcome, step.reason = FAILED, f"timed out after {self.timeout:g}s"
+            self.report.steps.append(step)
+            if self.on_step is not None:
+                self.on_step(step)
+
+    async def _dispatch(self, event: RecordedEvent) -> str:
+        """Replay one event; a reason when it needed a retry, else an empty string."""
+        data = json.loads(event.data.data or b"{}") if event.data.encoding == "json" else {}
+        kind = event.type
+        if kind == "tab_open":
+            if data.get("opener") is not None:
+                await self._opened_by_page(event.tab)
+            else:
+                await self._open_tab(event.tab)
+            return ""
+        tab = await self._tab(event.tab)
+        if kind == "navigate":
+            return await self._navigate(tab, data)
+        if kind == "tab_close":
+            await self.context.close_target(tab.target_id)
+            return ""
+        if kind in ("dblclick", "mutation"):
+            return ""  # the second click made it
+        if kind == "keyup":
+            await self._key(tab, "keyUp", data)
+            return ""
+        if kind == "scroll" and not event.element.selectors:
+            await self._call_in_frame(tab, list(event.frame), _SCROLL, data.get("x", 0), data.get("y", 0))
+            return ""
+        element, late = await self._element(tab, event)
+        retried = f"the element appeared after {late:.1f}s" if late else ""
+        if kind in ("click", "wheel"):
+            element, x, y, waited = await self._visible_point(
+                tab, event, element, *((data.get("offsetX"), data.get("offsetY")) if kind == "click" else (data.get("x"), data.get("y"))),
+                absolute=kind == "wheel")
+            retried = retried or ("the element became visible late" if waited else "")
+            if kind == "click":
+                await self._click(tab, x, y, data)
+            else:
+                await tab.session.send("Input.dispatchMouseEvent", {
+                    "type": "mouseWheel", "x": x, "y": y, "deltaX": data.get("deltaX", 0), "deltaY": data.get("deltaY", 0),
+                    "modifiers": data.get("modifiers", 0)})
+        elif kind == "keydown":
+            if event.element.selectors and not await self._call_on(tab, element, _FOCUS):
+                raise _Failed("the element did not take focus")
+            await self._key(tab, "keyDown" if data.get("text") else "rawKeyDown", data)
+        elif kind == "input":
+            retried = await self._value(tab, element, data.get("value", "")) or retried
+        elif kind == "change":
+            retried = await self._change(tab, element, data) or retried
+        elif kind == "focus":
+            await self._call_on(tab, element, _FOCUS)
+        elif kind == "scroll":
+            await self._call_on(tab, element, _SCROLL, data.get("x", 0), data.get("y", 0))
+        else:
+            raise _Failed(f"unknown event type {kind!r}")
+        return retried
+
+    async def _navigate(self, tab: _Tab, data: dict[str, Any]) -> str:
+        url = data.get("url", "")
+        if data.get("initiator") == "browser" and await self._current_url(tab) != url or data.get("kind") == "reload":
+            if data.get("kind") == "reload":
+                await tab.session.send("Page.reload")
+            else:
+                result = await tab.session.send("Page.navigate", {"url": url})
+                if result.get("errorText"):
+                    raise _Failed(f"cannot open {url}: {result['errorText']}")
+        with trio.move_on_after(self.timeout):
+            while (current := await self._current_url(tab)) != url:
+                await trio.sleep(_POLL)
+            return ""
+        raise _Failed(f"the tab shows {current}, not {url}")
+
+    async def _current_url(self, tab: _Tab) -> str:
+        tree = (await tab.session.send("Page.getFrameTree"))["frameTree"]["frame"]
+        return str(tree.get("url", "")) + str(tree.get("urlFragment", ""))
+
+    async def _frame(self, tab: _Tab, path: list[int]) -> tuple[str, str]:
+        node = (await tab.session.send("Page.getFrameTree"))["frameTree"]
+        for index in path:
+            children = node.get("childFrames", [])
+            if index >= len(children):
+                raise _Failed(f"no frame at {path}")
+            node = children[index]
+        return node["frame"]["id"], node["frame"].get("loaderId", "")
+
+    async def _world(self, tab: _Tab, path: list[int]) -> int:
+        key = await self._frame(tab, path)
+        if key not in tab.worlds:
+            result = await tab.session.send("Page.createIsolatedWorld", {"frameId": key[0], "worldName": _WORLD})
+            tab.worlds[key] = int(result["executionContextId"])
+        return tab.worlds[key]
+
+    async def _element(self, tab: _Tab, event: RecordedEvent) -> tuple[str, float]:
+        """The element's object id, and how long it took to appear (0 when it was there)."""
+        selectors = list(event.element.selectors)
+        if not selectors:
+            raise _Failed("the event has no element")
+        started = trio.current_time()
+        with trio.move_on_after(self.timeout):
+            while True:
+                found = await self._find(tab, list(event.frame), selectors)
+                if found:
+                    waited = trio.current_time() - started
+                    return found, waited if waited > 0.25 else 0.0
+                await trio.sleep(_POLL)
+        raise _Failed(f"no element matches {selectors[0]}" + (f" (nor {len(selectors) - 1} other selectors)" if len(selectors) > 1 else ""))
+
+    async def _find(self, tab: _Tab, path: list[int], selectors: list[str]) -> str | None:
+        try:
+            world = await self._world(tab, path)
+            result = await tab.session.send("Runtime.callFunctionOn", {
+                "functionDeclaration": _FIND, "executionContextId": world, "arguments": [{"value": selectors}]})
+        except _Failed:
+            return None
+        except ProtocolError:
+            tab.worlds.clear()  # the document went away meanwhile
+            return None
+        value = result.get("result", {})
+        return value.get("objectId") if value.get("subtype") != "null" else None
+
+    async def _call_on(self, tab: _Tab, object_id: str, declaration: str, *args: Any) -> Any:
+        result = await tab.session.send("Runtime.callFunctionOn", {
+            "functionDeclaration": declaration, "objectId": object_id, "returnByValue": True,
+            "arguments": [{"value": a} for a in args]})
+        if result.get("exceptionDetails"):
+            raise _Failed(result["exceptionDetails"].get("exception", {}).get("description", "script failed").splitlines()[0])
+        return result.get("result", {}).get("value")
+
+    async def _call_in_frame(self, tab: _Tab, path: list[int], declaration: str, *args: Any) -> Any:
+        world = await self._world(tab, path)
+        result = await tab.session.send("Runtime.callFunctionOn", {
+            "functionDeclaration": declaration, "executionContextId": world, "returnByValue": True,
+            "arguments": [{"value": a} for a in args]})
+        return result.get("result", {}).get("value")
+
+    async def _point(self, tab: _Tab, object_id: str, x: Any, y: Any, *, absolute: bool = False) -> tuple[float, float]:
+        """Where to point at the element: the recorded offset (or point) when it falls inside it, else its center."""
+        try:
+            await tab.session.send("DOM.scrollIntoViewIfNeeded", {"objectId": object_id})
+        except ProtocolError:
+            pass
+        quads = (await tab.session.send("DOM.getContentQuads", {"objectId": object_id})).get("quads") or []
+        if not quads:
+            raise _Failed("the element is not visible")
+        xs, ys = quads[0][0::2], quads[0][1::2]
+        left, top, right, bottom = min(xs), min(ys), max(xs), max(ys)
+        if x is not None and y is not None:
+            px, py = (x, y) if absolute else (left + x, top + y)
+            if left <= px <= right and top <= py <= bottom:
+                return px, py
+        return (left + right) / 2, (top + bottom) / 2
+
+    async def _visible_point(self, tab: _Tab, event: RecordedEvent, object_id: str, x: Any, y: Any, *, absolute: bool = False) -> tuple[str, float, float, bool]:
+        """Wait (at most ``timeout``) for the element to be visible: it, the point, and whether it had to wait."""
+        started = trio.current_time()
+        with trio.move_on_after(self.timeout):
+            while True:
+                try:
+                    px, py = await self._point(tab, object_id, x, y, absolute=absolute)
+                    return object_id, px, py, trio.current_time() - started > 0.25
+                except (_Failed, ProtocolError):
+                    await trio.sleep(_POLL)
+                    object_id, _ = await self._element(tab, event)  # it may have been replaced meanwhile
+        raise _Failed(f"{event.target} did not become visible within {self.timeout:g}s")
+
+    async def _click(self, tab: _Tab, x: float, y: float, data: dict[str, Any]) -> None:
+        button = data.get("button", "left")
+        common = {"x": x, "y": y, "modifiers": data.get("modifiers", 0)}
+        await tab.session.send("Input.dispatchMouseEvent", {"type": "mouseMoved", **common})
+        press = {**common, "button": button, "clickCount": data.get("count", 1)}
+        await tab.session.send("Input.dispatchMouseEvent", {"type": "mousePressed", "buttons": _BUTTONS.get(button, 1), **press})
+        await tab.session.send("Input.dispatchMouseEvent", {"type": "mouseReleased", "buttons": 0, **press})
+
+    async def _key(self, tab: _Tab, kind: str, data: dict[str, Any]) -> None:
+        params: dict[str, Any] = {
+            "type": kind, "key": data.get("key", ""), "code": data.get("code", ""),
+            "windowsVirtualKeyCode": data.get("keyCode", 0), "nativeVirtualKeyCode": data.get("keyCode", 0),
+            "modifiers": data.get("modifiers", 0), "location": data.get("location", 0),
+            "autoRepeat": bool(data.get("repeat")), "isKeypad": data.get("location") == 3,
+        }
+        if kind == "keyDown":
+            params["text"] = params["unmodifiedText"] = data["text"]
+        await tab.session.send("Input.dispatchKeyEvent", params)
+
+    async def _value(self, tab: _Tab, object_id: str, value: str) -> str:
+        if await self._call_on(tab, object_id, _VALUE) == value:
+            return ""
+        await self._call_on(tab, object_id, _SET_VALUE, value)
+        if await self._call_on(tab, object_id, _VALUE) != value:
+            raise _Failed("the element did not take the recorded value")
+        return "the value differed from the recording; set it"
+
+    async def _change(self, tab: _Tab, object_id: str, data: dict[str, Any]) -> str:
+        kind = data.get("kind")
+        if kind == "select":
+            if not await self._call_on(tab, object_id, _SELECT, data.get("selected", []), data.get("values", [])):
+                raise _Failed("the select does not have the recorded options")
+            return ""
+        if kind == "checked":
+            if await self._call_on(tab, object_id, _CHECKED) == data.get("checked"):
+                return ""
+            await self._call_on(tab, object_id, _SET_CHECKED, bool(data.get("checked")))
+            return "the checked state differed from the recording; set it"
+        return await self._value(tab, object_id, data.get("value", ""))
+
+
+async def _resume(session: CdpSession) -> None:
+    try:
+        await session.send("Runtime.runIfWaitingForDebugger")
+    except (ProtocolError, BrowserClosedError):
+        pass

@@ -1,0 +1,514 @@
+"""Recording what happens in one browser context: input events, navigations, tabs, network.
+
+:class:`Recorder` attaches to every tab of the context at the browser level
+(``Target.setAutoAttach`` with ``waitForDebuggerOnStart``, pages only), so a tab opened
+while it records is set up before its first document runs. In each tab, and in each
+out-of-process iframe (auto-attached the same way), it:
+
+* installs the script of :mod:`.script` in an isolated world of every frame
+  (``Page.addScriptToEvaluateOnNewDocument`` with ``runImmediately``) and listens to
+  its binding (``Runtime.addBinding`` scoped to that world);
+* follows main-frame navigations (``Page.frameNavigated``, ``navigatedWithinDocument``):
+  one the page asked for (``Page.frameRequestedNavigation``: a link, a form, a script)
+  is marked ``initiator: "page"``, any other (``Page.navigate``, the address bar, a
+  reload) ``"browser"``;
+* records network exchanges from the ``Network`` domain, response bodies read once each
+  response has finished, headers as they went over the wire (``...ExtraInfo``: with
+  their ``Set-Cookie``); and, for the tabs open at the start, the resources their pages
+  already hold (``Page.getResourceTree`` / ``getResourceContent``), so that a replay
+  with the network mocked can load those pages too.
+
+Stopping (:meth:`Recorder.run` returns once ``stop`` is set) waits a little for bodies
+still being read, removes the binding and detaches from every target, leaving the
+browser as it was apart from the inert script in pages that stay open.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from ..cdp import CdpConnection, CdpSession
+from ..errors import BrowserClosedError, ProtocolError, StateError
+from ..snapshot.model import Header, NetworkExchange, RecordedEvent, RecordingState
+from ..state.pages import BrowserContext, Frame
+from .script import BINDING, WORLD, recorder_script
+
+__all__ = ["Recorder", "json_event"]
+
+log = logging.getLogger(__name__)
+
+_BUFFER = 65536
+#: Seconds :meth:`Recorder.run` waits for response bodies still being read when it stops.
+_BODY_GRACE = 2.0
+_NETWORK_BUFFER = {"maxTotalBufferSize": 200 * 1024 * 1024, "maxResourceBufferSize": 50 * 1024 * 1024}
+_RECORDED_SCHEMES = ("http://", "https://")
+_HISTORY = {"historySameDocument", "historyDifferentDocument", "BackForwardCacheRestore"}
+_RELOADS = {"reload", "reloadBypassingCache", "restore", "restoreWithPost"}
+_PAGE_EVENTS = (
+    "Runtime.bindingCalled",
+    "Page.frameNavigated",
+    "Page.navigatedWithinDocument",
+    "Page.frameRequestedNavigation",
+    "Page.frameStartedNavigating",
+    "Target.attachedToTarget",
+)
+_NETWORK_EVENTS = (
+    "Network.requestWillBeSent",
+    "Network.responseReceived",
+    "Network.responseReceivedExtraInfo",
+    "Network.loadingFinished",
+    "Network.loadingFailed",
+)
+
+
+def json_event(type_: str, timestamp: float, data: dict[str, Any], *, tab: int = 0, frame: list[int] | None = None,
+               selectors: list[str] | None = None) -> RecordedEvent:
+    """A :class:`RecordedEvent` with ``data`` in the ``json`` encoding."""
+    event = RecordedEvent(type=type_, timestamp=timestamp, tab=tab, frame=frame or [])
+    if selectors:
+        event.element.selectors.extend(selectors)
+        event.target = selectors[0]
+    event.data.encoding = "json"
+    event.data.data = json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return event
+
+
+def _headers(raw: dict[str, Any] | None) -> list[Header]:
+    """CDP's header object as a list; several values of one name come joined by newlines."""
+    return [Header(name=name, value=value) for name, values in (raw or {}).items() for value in str(values).split("\n")]
+
+
+@dataclass
+class _Exchange:
+    message: NetworkExchange
+    started: float  # the browser's monotonic seconds
+    extra_headers: dict[str, Any] | None = None
+
+
+@dataclass
+class _Target:
+    """A tab, or an out-of-process iframe of one, being recorded."""
+
+    session: CdpSession
+    tab: int
+    main_frame: str | None = None
+    requested: set[str] = field(default_factory=set)  # frames that asked to navigate
+    starting: dict[str, str] = field(default_factory=dict)  # frame -> navigation type
+    page_opened: bool = False  # opened by another tab: its first navigation is the page's
+
+
+class Recorder:
+    """Records one browser context (``context``) until :meth:`run` is told to stop.
+
+    ``tabs`` are the target ids of the tabs in the starting state, in its order: they get
+    the first tab indexes. ``on_event`` is called with each event as it is recorded.
+    """
+
+    def __init__(
+        self,
+        connection: CdpConnection,
+        context: BrowserContext,
+        *,
+        tabs: list[str] = (),  # type: ignore[assignment]
+        network: bool = True,
+        dom: bool = False,
+        on_event: Callable[[RecordedEvent], None] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.context = context
+        self.network = network
+        self.dom = dom
+        self.on_event = on_event
+        self.start_time = time.time() * 1000
+        self._tab_ids: dict[str, int] = {target: index for index, target in enumerate(tabs)}
+        self._next_tab = len(self._tab_ids)
+        self._events: list[RecordedEvent] = []
+        self._mutations: list[RecordedEvent] = []
+        self._exchanges: dict[tuple[str | None, str], _Exchange] = {}
+        self._done: list[NetworkExchange] = []
+        self._targets: list[_Target] = []
+        self._script = recorder_script(dom=dom, token=secrets.token_hex(8))
+        self._bodies: trio.Nursery | None = None
+        self._stopped_at: float | None = None
+
+    # ---- the result
+
+    def recording(self) -> RecordingState:
+        """What was recorded so far, as the seed's RecordingState."""
+        end = self._stopped_at if self._stopped_at is not None else time.time() * 1000
+        state = RecordingState(start_time=int(self.start_time), duration=int(max(0.0, end - self.start_time)))
+        state.recorded.append("input")
+        if self.network:
+            state.recorded.append("network")
+        if self.dom:
+            state.recorded.append("dom")
+        state.events.extend(_in_order(self._events))
+        state.mutations.extend(_in_order(self._mutations))
+        exchanges = self._done + [e.message for e in self._exchanges.values()]
+        state.exchanges.extend(sorted(exchanges, key=lambda x: x.timestamp))
+        return state
+
+    @property
+    def event_count(self) -> int:
+        return len(self._events)
+
+    # ---- running
+
+    async def run(self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Record until ``stop`` is set; ``task_status.started()`` once every tab records."""
+        try:
+            async with trio.open_nursery() as bodies:
+                self._bodies = bodies
+                async with trio.open_nursery() as nursery:
+                    with self.connection.listen("Target.attachedToTarget", "Target.detachedFromTarget", buffer=_BUFFER) as events:
+                        await self.connection.send(
+                            "Target.setAutoAttach",
+                            {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True,
+                             "filter": [{"type": "page", "exclude": False}]},
+                        )
+                        # Tabs already open are attached at once; set each up before saying so.
+                        initial = []
+                        while True:
+                            try:
+                                initial.append(events.receive_nowait())
+                            except trio.WouldBlock:
+                                break
+                        for event in initial:
+                            await self._on_target_event(nursery, event, initial=True)
+                        self.start_time = time.time() * 1000
+                        task_status.started()
+                        nursery.start_soon(self._follow_targets, nursery, events)
+                        await stop.wait()
+                        self._stopped_at = time.time() * 1000
+                        nursery.cancel_scope.cancel()
+                bodies.cancel_scope.deadline = trio.current_time() + _BODY_GRACE
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._release()
+
+    async def _follow_targets(self, nursery: trio.Nursery, events: Any) -> None:
+        async for event in events:
+            await self._on_target_event(nursery, event, initial=False)
+
+    async def _on_target_event(self, nursery: trio.Nursery, event: Any, *, initial: bool) -> None:
+        params = event.params
+        if event.method == "Target.detachedFromTarget":
+            for target in [t for t in self._targets if t.session.session_id == params.get("sessionId")]:
+                self._targets.remove(target)
+                self._add(json_event("tab_close", self._now(), {}, tab=target.tab))
+            return
+        info = params.get("targetInfo", {})
+        session = self.connection.session(params["sessionId"], info.get("targetId"))
+        if info.get("type") != "page" or not self.context.owns(info):
+            await _release_waiting(session)
+            await session.detach()
+            return
+        target_id = info["targetId"]
+        if target_id in self._tab_ids:
+            tab = self._tab_ids[target_id]
+        else:
+            tab = self._tab_ids[target_id] = self._next_tab
+            self._next_tab += 1
+            opener = self._tab_ids.get(info.get("openerId") or "")
+            self._add(json_event("tab_open", self._now(), {"url": info.get("url", ""), "opener": opener}, tab=tab))
+        target = _Target(session, tab, page_opened=bool(info.get("openerId")) and not initial)
+        await nursery.start(self._follow, target, initial)
+
+    async def _follow(self, target: _Target, initial: bool, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Set up one tab or iframe session and record what it reports, until it goes away."""
+        session = target.session
+        names = _PAGE_EVENTS + (_NETWORK_EVENTS if self.network else ())
+        with session.listen(*names, buffer=_BUFFER) as events:
+            try:
+                await self._set_up(target)
+                if self.network:
+                    if initial:
+                        await self._page_resources(target)  # before Network sees these fetches
+                    await session.send("Network.enable", _NETWORK_BUFFER)
+            except (ProtocolError, BrowserClosedError) as exc:
+                log.debug("cannot record %s: %s", session, exc)
+                task_status.started()
+                return
+            finally:
+                await _release_waiting(session)
+            self._targets.append(target)
+            task_status.started()
+            async with trio.open_nursery() as children:
+                async for event in events:
+                    try:
+                        await self._on_event(children, target, event)
+                    except (ProtocolError, KeyError, ValueError, TypeError) as exc:
+                        log.debug("%s: %s", event.method, exc)
+                children.cancel_scope.cancel()
+
+    async def _set_up(self, target: _Target) -> None:
+        session = target.session
+        await session.send("Runtime.enable")
+        await session.send("Runtime.addBinding", {"name": BINDING, "executionContextName": WORLD})
+        await session.send("Page.enable")
+        await session.send(
+            "Page.addScriptToEvaluateOnNewDocument", {"source": self._script, "worldName": WORLD, "runImmediately": True}
+        )
+        await session.send(
+            "Target.setAutoAttach",
+            {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True, "filter": [{"type": "iframe", "exclude": False}]},
+        )
+        tree = (await session.send("Page.getFrameTree"))["frameTree"]
+        if session.target_id and tree["frame"].get("parentId") is None:
+            target.main_frame = tree["frame"]["id"]
+
+    async def _on_event(self, nursery: trio.Nursery, target: _Target, event: Any) -> None:
+        method, params = event.method, event.params
+        if method == "Runtime.bindingCalled":
+            if params.get("name") == BINDING:
+                self._from_page(target, params["payload"])
+        elif method.startswith("Network."):
+            self._on_network(nursery, target.session, method, params)
+        elif method == "Page.frameRequestedNavigation":
+            target.requested.add(params["frameId"])
+        elif method == "Page.frameStartedNavigating":
+            target.starting[params["frameId"]] = params.get("navigationType", "")
+        elif method == "Page.frameNavigated":
+            self._navigated(target, params["frame"], params.get("type", ""))
+        elif method == "Page.navigatedWithinDocument":
+            if params["frameId"] == target.main_frame:
+                self._add(json_event("navigate", self._now(), {"url": params["url"], "kind": "same-document", "initiator": "page"}, tab=target.tab))
+        elif method == "Target.attachedToTarget":
+            info = params.get("targetInfo", {})
+            child = self.connection.session(params["sessionId"], None)
+            if info.get("type") == "iframe":
+                await nursery.start(self._follow, _Target(child, target.tab), False)
+            else:
+                await _release_waiting(child)
+                await child.detach()
+
+    def _navigated(self, target: _Target, frame: dict[str, Any], kind: str) -> None:
+        if frame.get("parentId") or (target.main_frame and frame["id"] != target.main_frame):
+            return  # iframes navigate as their page makes them
+        target.main_frame = frame["id"]
+        navigation = target.starting.pop(frame["id"], "")
+        page = frame["id"] in target.requested or target.page_opened
+        target.requested.discard(frame["id"])
+        target.page_opened = False
+        if kind == "BackForwardCacheRestore" or navigation in _HISTORY:
+            what = "history"
+        elif navigation in _RELOADS:
+            what = "reload"
+        else:
+            what = "document"
+        url = frame.get("url", "") + frame.get("urlFragment", "")
+        data = {"url": url, "kind": what, "initiator": "page" if page else "browser"}
+        self._add(json_event("navigate", self._now(), data, tab=target.tab))
+
+    def _from_page(self, target: _Target, payload: str) -> None:
+        raw = json.loads(payload)
+        timestamp = max(0.0, float(raw["time"]) - self.start_time)
+        event = json_event(raw["type"], timestamp, raw.get("data") or {}, tab=target.tab, frame=raw.get("frame") or [],
+                           selectors=raw.get("selectors") or [])
+        self._add(event)
+
+    def _add(self, event: RecordedEvent) -> None:
+        (self._mutations if event.type == "mutation" else self._events).append(event)
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a listener's failure is not the recording's
+                log.exception("recording listener failed")
+
+    def _now(self) -> float:
+        return max(0.0, time.time() * 1000 - self.start_time)
+
+    # ---- network
+
+    def _on_network(self, nursery: trio.Nursery, session: CdpSession, method: str, params: dict[str, Any]) -> None:
+        key = (session.session_id, params["requestId"])
+        if method == "Network.requestWillBeSent":
+            if key in self._exchanges and params.get("redirectResponse"):
+                self._finish(self._exchanges.pop(key), params["redirectResponse"], params["timestamp"])
+            request = params["request"]
+            if not request["url"].startswith(_RECORDED_SCHEMES):
+                return
+            message = NetworkExchange(
+                timestamp=max(0.0, params.get("wallTime", time.time()) * 1000 - self.start_time),
+                tab=self._tab_of(session),
+                method=request["method"],
+                url=request["url"],
+                resource_type=params.get("type", ""),
+            )
+            message.request_headers.extend(_headers(request.get("headers")))
+            entries = request.get("postDataEntries")
+            if entries:
+                message.request_body = b"".join(base64.b64decode(e.get("bytes", "")) for e in entries)
+            elif request.get("postData"):
+                message.request_body = request["postData"].encode("utf-8", "surrogatepass")
+            elif request.get("hasPostData"):
+                nursery.start_soon(self._read_post_data, session, params["requestId"], message)
+            self._exchanges[key] = _Exchange(message, params["timestamp"])
+            return
+        exchange = self._exchanges.get(key)
+        if method == "Network.responseReceivedExtraInfo":
+            if exchange is not None:
+                exchange.extra_headers = params.get("headers")
+            return
+        if exchange is None:
+            return
+        if method == "Network.responseReceived":
+            self._respond(exchange, params["response"])
+        elif method == "Network.loadingFinished":
+            exchange.message.duration = max(0.0, (params["timestamp"] - exchange.started) * 1000)
+            del self._exchanges[key]
+            self._done.append(exchange.message)
+            assert self._bodies is not None
+            self._bodies.start_soon(self._read_body, session, params["requestId"], exchange.message)
+        elif method == "Network.loadingFailed":
+            exchange.message.duration = max(0.0, (params["timestamp"] - exchange.started) * 1000)
+            exchange.message.error = params.get("errorText", "failed") if not params.get("canceled") else "net::ERR_ABORTED"
+            exchange.message.body_missing = True
+            del self._exchanges[key]
+            self._done.append(exchange.message)
+
+    def _respond(self, exchange: _Exchange, response: dict[str, Any]) -> None:
+        message = exchange.message
+        message.status = int(response.get("status", 0))
+        message.status_text = response.get("statusText", "")
+        message.mime_type = response.get("mimeType", "")
+        message.protocol = response.get("protocol", "")
+        del message.response_headers[:]
+        message.response_headers.extend(_headers(exchange.extra_headers or response.get("headers")))
+
+    def _finish(self, exchange: _Exchange, response: dict[str, Any], timestamp: float) -> None:
+        self._respond(exchange, response)
+        exchange.message.duration = max(0.0, (timestamp - exchange.started) * 1000)
+        self._done.append(exchange.message)
+
+    def _tab_of(self, session: CdpSession) -> int:
+        for target in self._targets:
+            if target.session is session:
+                return target.tab
+        return 0
+
+    async def _read_body(self, session: CdpSession, request_id: str, message: NetworkExchange) -> None:
+        try:
+            result = await session.send("Network.getResponseBody", {"requestId": request_id})
+        except (ProtocolError, BrowserClosedError):
+            bodiless = 300 <= message.status < 400 or message.status in (204, 304) or message.method == "HEAD"
+            message.body_missing = not bodiless
+            return
+        body = result.get("body", "")
+        message.response_body = base64.b64decode(body) if result.get("base64Encoded") else body.encode("utf-8", "surrogatepass")
+
+    async def _read_post_data(self, session: CdpSession, request_id: str, message: NetworkExchange) -> None:
+        try:
+            result = await session.send("Network.getRequestPostData", {"requestId": request_id})
+        except (ProtocolError, BrowserClosedError):
+            return
+        data = result.get("postData", "")
+        message.request_body = base64.b64decode(data) if result.get("base64Encoded") else data.encode("utf-8", "surrogatepass")
+
+    async def _page_resources(self, target: _Target) -> None:
+        """The resources the tab's frames already show, as exchanges at time 0.
+
+        Each comes from the browser's resource cache (``Page.getResourceContent``) or,
+        when the browser kept none (a page loaded before anyone listened), is fetched
+        again from its frame (same-origin resources only).
+        """
+        session = target.session
+        try:
+            tree = (await session.send("Page.getResourceTree"))["frameTree"]
+        except ProtocolError:
+            return
+        stack = [tree]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.get("childFrames", []))
+            frame = node["frame"]
+            resources = [{"url": frame["url"], "type": "Document", "mimeType": frame.get("mimeType", "text/html")}]
+            resources += node.get("resources", [])
+            for resource in resources:
+                if not resource["url"].startswith(_RECORDED_SCHEMES) or resource.get("failed") or resource.get("canceled"):
+                    continue
+                message = await _cached(session, frame, resource) or await _fetched(session, frame, resource)
+                if message is not None:
+                    message.tab = target.tab
+                    self._done.append(message)
+
+    async def _release(self) -> None:
+        try:
+            await self.connection.send("Target.setAutoAttach", {"autoAttach": False, "waitForDebuggerOnStart": False, "flatten": True})
+        except (ProtocolError, BrowserClosedError):
+            pass
+        for target in self._targets:
+            try:
+                await target.session.send("Runtime.removeBinding", {"name": BINDING})
+            except (ProtocolError, BrowserClosedError):
+                pass
+            await target.session.detach()
+
+
+async def _cached(session: CdpSession, frame: dict[str, Any], resource: dict[str, Any]) -> NetworkExchange | None:
+    try:
+        content = await session.send("Page.getResourceContent", {"frameId": frame["id"], "url": resource["url"]})
+    except ProtocolError:
+        return None
+    body = content.get("content", "")
+    message = NetworkExchange(
+        method="GET", url=resource["url"], status=200, status_text="OK",
+        resource_type=resource.get("type", ""), mime_type=resource.get("mimeType", ""),
+        response_body=base64.b64decode(body) if content.get("base64Encoded") else body.encode("utf-8", "surrogatepass"),
+    )
+    textual = not content.get("base64Encoded")
+    content_type = message.mime_type + ("; charset=utf-8" if textual and message.mime_type else "")
+    message.response_headers.add(name="Content-Type", value=content_type or "application/octet-stream")
+    return message
+
+
+_FETCH_AGAIN = """async function (url) {
+  if (new URL(url).origin !== location.origin) return null;
+  const response = await fetch(url, {credentials: "include", cache: "force-cache"});
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return {status: response.status, statusText: response.statusText, headers: Array.from(response.headers), body: btoa(binary)};
+}"""
+
+
+async def _fetched(session: CdpSession, frame: dict[str, Any], resource: dict[str, Any]) -> NetworkExchange | None:
+    try:
+        answer = await Frame(session, frame["id"], frame["url"]).call(_FETCH_AGAIN, resource["url"])
+    except (ProtocolError, StateError) as exc:
+        log.debug("cannot read %s again: %s", resource["url"], exc)
+        return None
+    if not answer:
+        return None
+    message = NetworkExchange(
+        method="GET", url=resource["url"], status=int(answer["status"]), status_text=answer["statusText"],
+        resource_type=resource.get("type", ""), mime_type=resource.get("mimeType", ""),
+        response_body=base64.b64decode(answer["body"]),
+    )
+    message.response_headers.extend(Header(name=name, value=value) for name, value in answer["headers"])
+    return message
+
+
+def _in_order(events: list[RecordedEvent]) -> list[RecordedEvent]:
+    """Events by timestamp (stable), never decreasing."""
+    ordered = sorted(events, key=lambda e: e.timestamp)
+    last = 0.0
+    for event in ordered:
+        event.timestamp = last = max(last, event.timestamp)
+    return ordered
+
+
+async def _release_waiting(session: CdpSession) -> None:
+    try:
+        await session.send("Runtime.runIfWaitingForDebugger")
+    except (ProtocolError, BrowserClosedError):
+        pass

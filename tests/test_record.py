@@ -1,0 +1,182 @@
+"""Recording what a user does in one Chromium and replaying it into another (psp_cdp.record)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+
+from psp_cdp.cdp import CdpConnection, CdpSession
+from psp_cdp.record.player import DONE, FAILED, Player
+from psp_cdp.record.session import load_recording, record, replay
+from psp_cdp.snapshot.model import BrowserSessionState
+from psp_cdp.store import Sessions, open_store
+
+from .helpers import BrowserContext, browser_context, evaluate, navigate, wait_until
+from .site import Site
+
+# Windows virtual key codes of the keys the user presses.
+_KEYS = {"Enter": 13, "Tab": 9, "ArrowDown": 40, "Shift": 16}
+
+
+class User:
+    """Someone at the keyboard and mouse of one tab, through CDP's Input domain."""
+
+    def __init__(self, session: CdpSession) -> None:
+        self.session = session
+
+    async def click(self, selector: str, *, count: int = 1) -> None:
+        box = await evaluate(self.session, f"JSON.stringify(document.querySelector({json.dumps(selector)}).getBoundingClientRect())")
+        rect = json.loads(box)
+        x, y = rect["x"] + rect["width"] / 2, rect["y"] + rect["height"] / 2
+        await self.session.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
+        for n in range(1, count + 1):
+            for kind in ("mousePressed", "mouseReleased"):
+                await self.session.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left", "clickCount": n})
+
+    async def type(self, text: str) -> None:
+        for ch in text:
+            if ch == "\n":
+                await self.press("Enter")
+                continue
+            await self.session.send("Input.dispatchKeyEvent", {"type": "keyDown", "key": ch, "text": ch})
+            await self.session.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": ch})
+
+    async def press(self, key: str, *, modifiers: int = 0) -> None:
+        code = _KEYS[key]
+        down: dict[str, Any] = {"type": "rawKeyDown", "key": key, "code": key, "windowsVirtualKeyCode": code, "modifiers": modifiers}
+        if key == "Enter":
+            down.update(type="keyDown", text="\r")
+        await self.session.send("Input.dispatchKeyEvent", down)
+        await self.session.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": key, "code": key, "windowsVirtualKeyCode": code, "modifiers": modifiers})
+
+
+@asynccontextmanager
+async def recording(connection: CdpConnection, sessions: Sessions, name: str, context: str, **options: Any) -> AsyncIterator[dict[str, Any]]:
+    """Record ``context`` while the block runs; the result lands in the dict it yields."""
+    stop = trio.Event()
+    result: dict[str, Any] = {}
+    ready = trio.Event()
+    async with trio.open_nursery() as nursery:
+
+        async def run() -> None:
+            result["info"], result["version"], result["state"] = await record(
+                connection, sessions, name, stop, context=context, started=lambda _: ready.set(), **options
+            )
+
+        nursery.start_soon(run)
+        with trio.fail_after(10):
+            await ready.wait()
+        yield result
+        stop.set()
+
+
+async def _outcome(session: CdpSession, context: BrowserContext) -> dict[str, Any]:
+    """What the flow leaves behind: the page, its storage and the order cookie."""
+    page = await evaluate(
+        session,
+        "JSON.stringify({url: location.pathname, summary: document.querySelector('#summary')?.textContent,"
+        " comment: document.querySelector('#comment')?.value, answer: localStorage.getItem('answer'),"
+        " saved: sessionStorage.getItem('comment')})",
+    )
+    cookies = {c["name"]: c["value"] for c in await context.cookies()}
+    return {**json.loads(page), "order": cookies.get("order")}
+
+
+async def _page_of(connection: CdpConnection, context_id: str) -> CdpSession:
+    targets = (await connection.send("Target.getTargets"))["targetInfos"]
+    pages = [t for t in targets if t["type"] == "page" and t.get("browserContextId") == context_id]
+    assert len(pages) == 1, pages
+    session = await connection.attach(pages[0]["targetId"])
+    await session.send("Page.enable")
+    return session
+
+
+async def _fill_the_flow(user: User, session: CdpSession) -> None:
+    """Page one: name, plan, terms, notes, send (a fetch() POST), then the link to page two, a comment."""
+    await user.click("#name")
+    await user.type("Ann Lee")
+    await user.click("#plan")
+    await user.press("ArrowDown")  # Free -> Pro, with the keyboard, as a user does on a closed select
+    await user.click("#terms")
+    await user.click("#notes")
+    await user.type("two\nlines")
+    await user.click("#send")
+    await wait_until(lambda: evaluate(session, "document.querySelector('#answer').textContent !== ''"))
+    await user.click("#next")
+    await wait_until(lambda: evaluate(session, "location.pathname === '/flow/done' && document.readyState === 'complete'"))
+    await user.click("#comment")
+    await user.type("great")
+    await user.press("Tab")
+
+
+async def test_a_recorded_form_flow_replays_into_another_browser_with_the_site_down(
+    cdp: CdpConnection, cdp_b: CdpConnection, site: Site, tmp_path: Any
+) -> None:
+    sessions = Sessions(open_store(str(tmp_path / "store")))
+    async with browser_context(cdp) as context:
+        tab = await context.new_page(site.url(path="/flow"))
+        user = User(tab)
+        async with recording(cdp, sessions, "flow", context.id, dom=True) as recorded:
+            await _fill_the_flow(user, tab)
+        recorded_outcome = await _outcome(tab, context)
+    assert recorded_outcome["summary"] == "Hello Ann Lee (pro, order %s)" % recorded_outcome["order"]
+    assert recorded_outcome["saved"] == "great"
+    state: BrowserSessionState = recorded["state"]
+    kinds = [e.type for e in state.recording.events]
+    for kind in ("click", "keydown", "keyup", "input", "change", "focus", "navigate"):
+        assert kind in kinds
+    assert any(x.method == "POST" and x.url.endswith("/api/flow") for x in state.recording.exchanges)
+    assert state.recording.mutations, "--dom records the page's changes"
+    timestamps = [e.timestamp for e in state.recording.events]
+    assert timestamps == sorted(timestamps)
+
+    site.stop()
+    try:
+        async with browser_context(cdp_b) as target:
+            report = await replay(cdp_b, sessions, "flow", context=target.id, speed=None)
+            replayed = await _outcome(await _page_of(cdp_b, target.id), target)
+    finally:
+        site.start()
+    assert not report.failed, [s.as_dict() for s in report.failed]
+    assert replayed == recorded_outcome
+    assert not [u for u in report.unmatched if "/flow" in u.url]
+    assert report.answered >= 3  # page one, the POST, page two
+
+
+async def test_replay_reports_a_step_whose_element_is_gone_and_fails(cdp: CdpConnection, site: Site, tmp_path: Any) -> None:
+    sessions = Sessions(open_store(str(tmp_path / "store")))
+    async with browser_context(cdp) as context:
+        tab = await context.new_page(site.url(path="/flow"))
+        async with recording(cdp, sessions, "gone", context.id, network=False):
+            await User(tab).click("#name")
+        _, _, state = await load_recording(sessions, "gone")
+        click = next(e for e in state.recording.events if e.type == "click")
+        del click.element.selectors[:]
+        click.element.selectors.append("#nowhere")
+        report = await Player(cdp, state, context=context.id, speed=None, network="live", timeout=0.5).run()
+    outcomes = {s.type: (s.outcome, s.reason) for s in report.steps}
+    assert outcomes["click"] == (FAILED, "no element matches #nowhere")
+    assert outcomes["focus"][0] == DONE
+
+
+@pytest.mark.parametrize("speed", [1.0, 4.0])
+async def test_replay_keeps_the_recorded_pace(cdp: CdpConnection, site: Site, tmp_path: Any, speed: float) -> None:
+    sessions = Sessions(open_store(str(tmp_path / "store")))
+    async with browser_context(cdp) as context:
+        tab = await context.new_page(site.url(path="/flow"))
+        async with recording(cdp, sessions, "pace", context.id):
+            await User(tab).click("#name")
+            await trio.sleep(0.4)
+            await User(tab).type("ab")
+        _, _, state = await load_recording(sessions, "pace")
+        report = await Player(cdp, state, context=context.id, speed=speed).run()
+    assert not report.failed
+    for step in report.steps:
+        assert step.scheduled == pytest.approx(state.recording.events[step.index].timestamp / speed)
+    first_key = next(s for s in report.steps if s.type == "keydown")
+    assert first_key.dispatched >= first_key.scheduled
