@@ -266,6 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/form-frame": self._form_frame,
             "/flow": self._flow,
             "/flow/done": self._flow_done,
+            "/popup": self._popup,
             "/sw.js": self._service_worker,
         }.get(parts.path)
         if route is None:
@@ -457,6 +458,16 @@ class _Handler(BaseHTTPRequestHandler):
             "</script>"
         )
         self._respond(200, _html("Flow done", body))
+
+    def _popup(self, query: dict[str, list[str]]) -> None:
+        """A link that opens a new tab, and a list to double-click."""
+        body = (
+            '<a id=open href="/form" target=_blank>Open the form</a>'
+            '<ul id=items><li>one</li><li>two</li></ul>'
+            "<script>document.querySelector('#items').addEventListener('dblclick', (e) => {"
+            "  e.target.textContent += ' (picked)'; localStorage.setItem('picked', e.target.textContent); });</script>"
+        )
+        self._respond(200, _html("Popup", body))
 
     def _flow_answer(self, body: bytes) -> None:
         try:

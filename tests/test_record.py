@@ -180,3 +180,91 @@ async def test_replay_keeps_the_recorded_pace(cdp: CdpConnection, site: Site, tm
         assert step.scheduled == pytest.approx(state.recording.events[step.index].timestamp / speed)
     first_key = next(s for s in report.steps if s.type == "keydown")
     assert first_key.dispatched >= first_key.scheduled
+
+
+async def _frame_click(user: User, frame: str, selector: str) -> None:
+    """Click an element of a same-origin iframe, by its place in the page."""
+    box = await evaluate(
+        user.session,
+        f"(() => {{ const f = document.querySelector({json.dumps(frame)}); const o = f.getBoundingClientRect();"
+        f" const r = f.contentDocument.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+        " return JSON.stringify({x: o.x + f.clientLeft + r.x + r.width / 2, y: o.y + f.clientTop + r.y + r.height / 2}); })()",
+    )
+    point = json.loads(box)
+    for kind in ("mousePressed", "mouseReleased"):
+        await user.session.send("Input.dispatchMouseEvent", {"type": kind, **point, "button": "left", "clickCount": 1})
+
+
+async def _new_tab(connection: CdpConnection, context_id: str, known: set[str]) -> CdpSession:
+    async def opened() -> bool:
+        targets = (await connection.send("Target.getTargets"))["targetInfos"]
+        return any(t["type"] == "page" and t.get("browserContextId") == context_id and t["targetId"] not in known for t in targets)
+
+    await wait_until(opened)
+    targets = (await connection.send("Target.getTargets"))["targetInfos"]
+    info = next(t for t in targets if t["type"] == "page" and t.get("browserContextId") == context_id and t["targetId"] not in known)
+    session = await connection.attach(info["targetId"])
+    await session.send("Page.enable")
+    await wait_until(lambda: evaluate(session, "location.pathname === '/form' && document.readyState === 'complete'"))
+    return session
+
+
+_TABS_OUTCOME = (
+    "JSON.stringify({picked: localStorage.getItem('picked'), name: document.querySelector('#name')?.value,"
+    " inner: document.querySelector('#inner-frame')?.contentDocument.querySelector('#inner').value,"
+    " scrolled: document.querySelector('#scroller')?.scrollTop})"
+)
+
+
+async def _tabs_outcome(connection: CdpConnection, context_id: str) -> list[Any]:
+    targets = (await connection.send("Target.getTargets"))["targetInfos"]
+    pages = sorted((t for t in targets if t["type"] == "page" and t.get("browserContextId") == context_id), key=lambda t: t["url"])
+    outcome = []
+    for info in pages:
+        session = await connection.attach(info["targetId"])
+        outcome.append((info["url"].split("/", 3)[3], json.loads(await evaluate(session, _TABS_OUTCOME))))
+        await session.detach()
+    return outcome
+
+
+async def test_new_tabs_iframes_double_clicks_wheel_and_modifiers_replay(
+    cdp: CdpConnection, cdp_b: CdpConnection, site: Site, tmp_path: Any
+) -> None:
+    sessions = Sessions(open_store(str(tmp_path / "store")))
+    async with browser_context(cdp) as context:
+        first = await context.new_page(site.url(path="/popup"))
+        known = {first.target_id}
+        async with recording(cdp, sessions, "tabs", context.id) as recorded:
+            await User(first).click("#items li:nth-child(2)", count=2)
+            await User(first).click("#open")
+            second = await _new_tab(cdp, context.id, known)
+            user = User(second)
+            await _frame_click(user, "#inner-frame", "#inner")
+            await user.type("deep")
+            await user.click("#name")
+            await second.send("Input.dispatchKeyEvent", {"type": "rawKeyDown", "key": "Shift", "code": "ShiftLeft", "windowsVirtualKeyCode": 16, "modifiers": 8})
+            await second.send("Input.dispatchKeyEvent", {"type": "keyDown", "key": "Q", "code": "KeyQ", "text": "Q", "windowsVirtualKeyCode": 81, "modifiers": 8})
+            await second.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": "Q", "code": "KeyQ", "windowsVirtualKeyCode": 81, "modifiers": 8})
+            await second.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": "Shift", "code": "ShiftLeft", "windowsVirtualKeyCode": 16})
+            box = json.loads(await evaluate(second, "JSON.stringify(document.querySelector('#scroller').getBoundingClientRect())"))
+            await second.send("Input.dispatchMouseEvent", {"type": "mouseWheel", "x": box["x"] + 20, "y": box["y"] + 20, "deltaX": 0, "deltaY": 240})
+            await wait_until(lambda: evaluate(second, "document.querySelector('#scroller').scrollTop >= 240"))
+            await trio.sleep(0.3)
+        expected = await _tabs_outcome(cdp, context.id)
+    events = recorded["state"].recording.events
+    kinds = [(e.type, e.tab) for e in events]
+    assert ("dblclick", 0) in kinds and ("tab_open", 1) in kinds and ("wheel", 1) in kinds and ("scroll", 1) in kinds
+    assert any(e.type == "input" and list(e.frame) == [0] for e in events), "the iframe's typing is recorded with its frame"
+    shifted = [json.loads(e.data.data) for e in events if e.type == "keydown" and e.tab == 1]
+    assert {"key": "Q", "modifiers": 8}.items() <= next(k for k in shifted if k["key"] == "Q").items()
+    assert expected[0][1] == {"picked": "two (picked)", "name": "Q", "inner": "deep", "scrolled": 240}
+
+    site.stop()
+    try:
+        async with browser_context(cdp_b) as target:
+            report = await replay(cdp_b, sessions, "tabs", context=target.id, speed=None)
+            replayed = await _tabs_outcome(cdp_b, target.id)
+    finally:
+        site.start()
+    assert not report.failed, [s.as_dict() for s in report.failed]
+    assert replayed == expected

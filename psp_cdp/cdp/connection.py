@@ -209,6 +209,14 @@ class CdpSession:
         """Send a command as raw JSON; its raw JSON result."""
         return await self._connection._send(method, params or {}, self)
 
+    async def send_all(self, *commands: tuple[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
+        """Send several raw commands back to back, in order, then wait for all their results.
+
+        A target paused at its start (``waitForDebuggerOnStart``) answers some commands only
+        once it runs: send those together with ``Runtime.runIfWaitingForDebugger``.
+        """
+        return await self._connection._send_many([(m, p or {}) for m, p in commands], self)
+
     @contextmanager
     def listen(self, *events: type | str, buffer: int = 1024) -> Iterator[EventStream]:
         """Receive these events (``mycdp`` classes or raw method names) while the block runs."""
@@ -289,28 +297,42 @@ class CdpConnection(CdpSession):
     # -- the wire -----------------------------------------------------------
 
     async def _send(self, method: str, params: dict[str, Any], session: CdpSession) -> dict[str, Any]:
-        if session.closed:
-            raise BrowserClosedError(f"{method}: {session.closed_reason} ({self.endpoint})")
-        command_id = next(self._ids)
-        message: dict[str, Any] = {"id": command_id, "method": method, "params": params}
-        if session.session_id is not None:
-            message["sessionId"] = session.session_id
-        pending = _Pending(method, session.session_id)
-        self._pending[command_id] = pending
+        return (await self._send_many([(method, params)], session))[0]
+
+    async def _send_many(self, commands: list[tuple[str, dict[str, Any]]], session: CdpSession) -> list[dict[str, Any]]:
+        """Write the commands in order, then wait for every answer; the first failure is raised."""
+        pendings: list[tuple[int, str, _Pending]] = []
         try:
-            try:
-                await self._ws.send_message(wire_json(message))
-            except ConnectionClosed:
-                pending.closed = "browser connection closed"
-            else:
-                await pending.done.wait()
+            for method, params in commands:
+                if session.closed:
+                    raise BrowserClosedError(f"{method}: {session.closed_reason} ({self.endpoint})")
+                command_id = next(self._ids)
+                message: dict[str, Any] = {"id": command_id, "method": method, "params": params}
+                if session.session_id is not None:
+                    message["sessionId"] = session.session_id
+                pending = _Pending(method, session.session_id)
+                self._pending[command_id] = pending
+                pendings.append((command_id, method, pending))
+                try:
+                    await self._ws.send_message(wire_json(message))
+                except ConnectionClosed:
+                    for _, _, sent in pendings:
+                        sent.closed = "browser connection closed"
+                    break
+            for _, _, pending in pendings:
+                if pending.closed is None:
+                    await pending.done.wait()
         finally:
-            del self._pending[command_id]
-        if pending.closed is not None:
-            raise BrowserClosedError(f"{method}: {pending.closed} ({self.endpoint})")
-        if pending.error is not None:
-            raise ProtocolError(method, pending.error.get("code"), str(pending.error.get("message", pending.error)))
-        return pending.result or {}
+            for command_id, _, _ in pendings:
+                del self._pending[command_id]
+        results = []
+        for _, method, pending in pendings:
+            if pending.closed is not None:
+                raise BrowserClosedError(f"{method}: {pending.closed} ({self.endpoint})")
+            if pending.error is not None:
+                raise ProtocolError(method, pending.error.get("code"), str(pending.error.get("message", pending.error)))
+            results.append(pending.result or {})
+        return results
 
     async def _read(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()

@@ -70,6 +70,14 @@ _FOCUS = r"""function () {
   this.focus();
   return document.activeElement === this;
 }"""
+#: Scroll offsets of the element, its ancestors and the page: a wheel's effect lands on one of them.
+_OFFSETS = r"""function () {
+  const offsets = [window.scrollX, window.scrollY];
+  for (let el = this; el; el = el.parentElement) offsets.push(el.scrollLeft, el.scrollTop);
+  return offsets.join();
+}"""
+#: Seconds to wait for a wheel's scrolling to start, and the polls it must stay still to be over.
+_WHEEL_START, _WHEEL_STILL = 0.5, 3
 _SCROLL = r"""function (x, y) {
   const el = this instanceof Element ? this : document.scrollingElement || document.documentElement;
   el.scrollTo({left: x, top: y, behavior: "instant"});
@@ -228,31 +236,34 @@ class Player:
     async def _serve(self, session: CdpSession, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Set a tab or iframe session up; answer its requests from the recording."""
         with session.listen("Fetch.requestPaused", "Target.attachedToTarget", buffer=4096) as events:
-            try:
-                await session.send("Page.enable")
-                await session.send("DOM.enable")
-                if self.mock is not None:
-                    await session.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]})
-                await session.send(
-                    "Target.setAutoAttach",
-                    {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True, "filter": [{"type": "iframe", "exclude": False}]},
-                )
-            except (ProtocolError, BrowserClosedError) as exc:
-                log.debug("cannot replay into %s: %s", session, exc)
-            finally:
-                await _resume(session)
-            task_status.started()
+            commands: list[tuple[str, dict[str, Any] | None]] = [("Page.enable", None)]
+            if self.mock is not None:
+                commands.append(("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]}))
+            commands.append(("Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True,
+                                                      "filter": [{"type": "iframe", "exclude": False}]}))
             async with trio.open_nursery() as nursery:
-                async for event in events:
-                    if event.method == "Fetch.requestPaused" and self.mock is not None:
-                        nursery.start_soon(self.mock.answer, session, event.params)
-                    elif event.method == "Target.attachedToTarget":
-                        child = self.connection.session(event.params["sessionId"], None)
-                        if event.params.get("targetInfo", {}).get("type") == "iframe":
-                            nursery.start_soon(self._serve, child)
-                        else:
-                            await _resume(child)
-                            await child.detach()
+                # Requests are answered while the set-up runs: Page.enable on a tab paused at its
+                # start answers once its first document has come, which may be a paused request.
+                nursery.start_soon(self._answer, nursery, session, events)
+                try:
+                    # Sent with the resume: a target paused at its start answers some only once it runs.
+                    await session.send_all(*commands, ("Runtime.runIfWaitingForDebugger", None))
+                except (ProtocolError, BrowserClosedError) as exc:
+                    log.debug("cannot replay into %s: %s", session, exc)
+                    await _resume(session)
+                task_status.started()
+
+    async def _answer(self, nursery: trio.Nursery, session: CdpSession, events: Any) -> None:
+        async for event in events:
+            if event.method == "Fetch.requestPaused" and self.mock is not None:
+                nursery.start_soon(self.mock.answer, session, event.params)
+            elif event.method == "Target.attachedToTarget":
+                child = self.connection.session(event.params["sessionId"], None)
+                if event.params.get("targetInfo", {}).get("type") == "iframe":
+                    nursery.start_soon(self._serve, child)
+                else:
+                    await _resume(child)
+                    await child.detach()
 
     async def _tab(self, index: int) -> _Tab:
         tab = self._tabs.get(index)
@@ -356,9 +367,7 @@ class Player:
             if kind == "click":
                 await self._click(tab, x, y, data)
             else:
-                await tab.session.send("Input.dispatchMouseEvent", {
-                    "type": "mouseWheel", "x": x, "y": y, "deltaX": data.get("deltaX", 0), "deltaY": data.get("deltaY", 0),
-                    "modifiers": data.get("modifiers", 0)})
+                await self._wheel(tab, element, x, y, data)
         elif kind == "keydown":
             if event.element.selectors and not await self._call_on(tab, element, _FOCUS):
                 raise _Failed("the element did not take focus")
@@ -482,6 +491,27 @@ class Player:
                     await trio.sleep(_POLL)
                     object_id, _ = await self._element(tab, event)  # it may have been replaced meanwhile
         raise _Failed(f"{event.target} did not become visible within {self.timeout:g}s")
+
+    async def _wheel(self, tab: _Tab, object_id: str, x: float, y: float, data: dict[str, Any]) -> None:
+        """Turn the wheel, and wait for the scrolling it starts to end.
+
+        The browser scrolls after it has acknowledged the wheel event; the recorded scroll
+        positions that follow are set only once it is done, or it would scroll past them.
+        """
+        before = await self._call_on(tab, object_id, _OFFSETS)
+        await tab.session.send("Input.dispatchMouseEvent", {
+            "type": "mouseWheel", "x": x, "y": y, "deltaX": data.get("deltaX", 0), "deltaY": data.get("deltaY", 0),
+            "modifiers": data.get("modifiers", 0)})
+        with trio.move_on_after(_WHEEL_START):
+            while (now := await self._call_on(tab, object_id, _OFFSETS)) == before:
+                await trio.sleep(_POLL / 2)
+        still = 0
+        with trio.move_on_after(self.timeout):
+            while still < _WHEEL_STILL:
+                await trio.sleep(_POLL / 2)
+                later = await self._call_on(tab, object_id, _OFFSETS)
+                still = still + 1 if later == now else 0
+                now = later
 
     async def _click(self, tab: _Tab, x: float, y: float, data: dict[str, Any]) -> None:
         button = data.get("button", "left")

@@ -229,17 +229,12 @@ class Recorder:
         names = _PAGE_EVENTS + (_NETWORK_EVENTS if self.network else ())
         with session.listen(*names, buffer=_BUFFER) as events:
             try:
-                await self._set_up(target)
-                if self.network:
-                    if initial:
-                        await self._page_resources(target)  # before Network sees these fetches
-                    await session.send("Network.enable", _NETWORK_BUFFER)
+                await self._set_up(target, initial)
             except (ProtocolError, BrowserClosedError) as exc:
                 log.debug("cannot record %s: %s", session, exc)
+                await _release_waiting(session)
                 task_status.started()
                 return
-            finally:
-                await _release_waiting(session)
             self._targets.append(target)
             task_status.started()
             async with trio.open_nursery() as children:
@@ -250,18 +245,28 @@ class Recorder:
                         log.debug("%s: %s", event.method, exc)
                 children.cancel_scope.cancel()
 
-    async def _set_up(self, target: _Target) -> None:
+    async def _set_up(self, target: _Target, initial: bool) -> None:
+        """Install the recorder, then let a target paused at its start run.
+
+        The commands go out together with ``Runtime.runIfWaitingForDebugger``: a paused
+        target answers some of them only once it runs, and it runs only after them.
+        """
         session = target.session
-        await session.send("Runtime.enable")
-        await session.send("Runtime.addBinding", {"name": BINDING, "executionContextName": WORLD})
-        await session.send("Page.enable")
-        await session.send(
-            "Page.addScriptToEvaluateOnNewDocument", {"source": self._script, "worldName": WORLD, "runImmediately": True}
-        )
-        await session.send(
-            "Target.setAutoAttach",
-            {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True, "filter": [{"type": "iframe", "exclude": False}]},
-        )
+        commands: list[tuple[str, dict[str, Any] | None]] = [
+            ("Runtime.enable", None),
+            ("Runtime.addBinding", {"name": BINDING, "executionContextName": WORLD}),
+            ("Page.enable", None),
+            ("Page.addScriptToEvaluateOnNewDocument", {"source": self._script, "worldName": WORLD, "runImmediately": True}),
+            ("Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True,
+                                      "filter": [{"type": "iframe", "exclude": False}]}),
+        ]
+        if initial and self.network:
+            await session.send_all(*commands)
+            commands = []
+            await self._page_resources(target)  # before Network sees these fetches
+        if self.network:
+            commands.append(("Network.enable", _NETWORK_BUFFER))
+        await session.send_all(*commands, ("Runtime.runIfWaitingForDebugger", None))
         tree = (await session.send("Page.getFrameTree"))["frameTree"]
         if session.target_id and tree["frame"].get("parentId") is None:
             target.main_frame = tree["frame"]["id"]
