@@ -135,6 +135,8 @@ class Recorder:
         self._mutations: list[RecordedEvent] = []
         self._exchanges: dict[tuple[str | None, str], _Exchange] = {}
         self._done: list[NetworkExchange] = []
+        self._finished: dict[tuple[str | None, str], _Exchange] = {}
+        self._early_headers: dict[tuple[str | None, str], dict[str, Any]] = {}
         self._targets: list[_Target] = []
         self._script = recorder_script(dom=dom, token=secrets.token_hex(8))
         self._bodies: trio.Nursery | None = None
@@ -339,6 +341,7 @@ class Recorder:
         if method == "Network.requestWillBeSent":
             if key in self._exchanges and params.get("redirectResponse"):
                 self._finish(self._exchanges.pop(key), params["redirectResponse"], params["timestamp"])
+                self._finished.pop(key, None)  # later wire headers are the next hop's
             request = params["request"]
             if not request["url"].startswith(_RECORDED_SCHEMES):
                 return
@@ -357,12 +360,20 @@ class Recorder:
                 message.request_body = request["postData"].encode("utf-8", "surrogatepass")
             elif request.get("hasPostData"):
                 nursery.start_soon(self._read_post_data, session, params["requestId"], message)
-            self._exchanges[key] = _Exchange(message, params["timestamp"])
+            self._exchanges[key] = _Exchange(message, params["timestamp"], self._early_headers.pop(key, None))
             return
         exchange = self._exchanges.get(key)
         if method == "Network.responseReceivedExtraInfo":
-            if exchange is not None:
-                exchange.extra_headers = params.get("headers")
+            # The headers as they went over the wire (Set-Cookie included), before or after
+            # responseReceived, even after loadingFinished.
+            target = exchange or self._finished.get(key)
+            if target is None:
+                self._early_headers[key] = params.get("headers") or {}
+                return
+            target.extra_headers = params.get("headers") or {}
+            if target.message.status:
+                del target.message.response_headers[:]
+                target.message.response_headers.extend(_headers(target.extra_headers))
             return
         if exchange is None:
             return
@@ -372,6 +383,7 @@ class Recorder:
             exchange.message.duration = max(0.0, (params["timestamp"] - exchange.started) * 1000)
             del self._exchanges[key]
             self._done.append(exchange.message)
+            self._finished[key] = exchange
             assert self._bodies is not None
             self._bodies.start_soon(self._read_body, session, params["requestId"], exchange.message)
         elif method == "Network.loadingFailed":
