@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import math
 import os
 import signal
 import sys
@@ -21,9 +22,9 @@ import trio
 
 from . import __version__
 from .cdp import leaf_errors, open_cdp
-from .errors import PspError, UsageError
+from .errors import PspError, SessionNotFoundError, UsageError
 from .snapshot import codec, diff, playwright
-from .snapshot.model import BrowserSessionState, text, uncovered_list
+from .snapshot.model import PROTOCOL_VERSION, BrowserSessionState, RecordingState, text, uncovered_list
 from .state import components
 from .state.auth import (
     OBSERVE_OPTION,
@@ -37,8 +38,13 @@ from .state.pages import origin_of
 from .client import runner
 from .daemon.apikeys import SCOPES
 from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags
-from .store.sessions import CIPHERS, FULL_EVERY, Captured
+from .store.sessions import CIPHERS, FULL_EVERY, Captured, split_ref
 from .store.keys import Keyring
+from .record import formats
+from .record.player import Step
+from .record.recorder import Recorder
+from .record.session import record as record_session, replay as replay_session
+from .snapshot.model import RecordedEvent
 
 __all__ = ["main"]
 
@@ -382,18 +388,21 @@ async def cmd_rm(args: argparse.Namespace) -> int:
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
-    _, state = await _sessions(args).load(args.ref)
-    if args.format == "json":
-        data = codec.to_json(state).encode("utf-8")
-    elif args.format == "psp":
-        data = codec.encode(state)
-    elif args.format == "playwright":
-        storage_state, not_carried = playwright.to_storage_state(state)
-        data = (json.dumps(storage_state, indent=2) + "\n").encode("utf-8")
-        for what in not_carried:
-            print(f"not in Playwright's format: {what}", file=sys.stderr)
+    if args.format in _RECORDING_FORMATS:
+        data = await _export_recording(args)
     else:
-        raise UsageError(f"export format {args.format!r} is not supported by this version (use psp, json or playwright)")
+        _, state = await _sessions(args).load(args.ref)
+        if args.format == "json":
+            data = codec.to_json(state).encode("utf-8")
+        elif args.format == "psp":
+            data = codec.encode(state)
+        elif args.format == "playwright":
+            storage_state, not_carried = playwright.to_storage_state(state)
+            data = (json.dumps(storage_state, indent=2) + "\n").encode("utf-8")
+            for what in not_carried:
+                print(f"not in Playwright's format: {what}", file=sys.stderr)
+        else:
+            raise UsageError(f"export format {args.format!r} is not supported by this version (use {', '.join(_FORMATS)})")
     if args.output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -406,12 +415,59 @@ async def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_format(data: bytes) -> str:
-    """The format of JSON data: playwright for a Playwright storageState, else json."""
+#: Formats of export and import; the last two hold a version's recording.
+_FORMATS = ("psp", "json", "playwright", "recorder", "har")
+_RECORDING_FORMATS = ("recorder", "har")
+
+
+async def _recorded_state(args: argparse.Namespace) -> tuple[SessionInfo, BrowserSessionState]:
+    """The version ``args.ref`` names (NAME@N), else the newest version of NAME that holds a recording."""
+    sessions = _sessions(args)
+    name, at = split_ref(args.ref)
+    if at is not None:
+        info, state = await sessions.load(args.ref)
+        if _has_recording(state):
+            return info, state
+    else:
+        info, versions = await sessions.versions(name)
+        for version in sorted(versions, key=lambda v: v.version, reverse=True):
+            info, state = await sessions.load(name, version.version)
+            if _has_recording(state):
+                return info, state
+    raise UsageError(f"{args.ref} has no recording")
+
+
+def _has_recording(state: BrowserSessionState) -> bool:
+    recording = state.recording
+    return state.HasField("recording") and bool(recording.events or recording.exchanges or recording.mutations)
+
+
+def _json_bytes(data: Any) -> bytes:
+    """JSON as other tools write it: indented UTF-8 (escaped where a string holds a lone surrogate)."""
     try:
-        return "playwright" if playwright.is_storage_state(json.loads(data)) else "json"
+        return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(data, indent=2) + "\n").encode("ascii")
+
+
+async def _export_recording(args: argparse.Namespace) -> bytes:
+    info, state = await _recorded_state(args)
+    if args.format == "recorder":
+        return _json_bytes(formats.to_user_flow(state.recording, info.name))
+    return _json_bytes(formats.to_har(state.recording, creator_version=__version__))
+
+
+def _json_format(data: bytes) -> str:
+    """The format of JSON data: har (log.entries), recorder (steps), playwright (a storageState), else json."""
+    try:
+        parsed = json.loads(data)
     except ValueError:
         return "json"
+    if isinstance(parsed, dict) and isinstance(parsed.get("log"), dict) and "entries" in parsed["log"]:
+        return "har"
+    if isinstance(parsed, dict) and "steps" in parsed:
+        return "recorder"
+    return "playwright" if playwright.is_storage_state(parsed) else "json"
 
 
 async def cmd_import(args: argparse.Namespace) -> int:
@@ -422,6 +478,8 @@ async def cmd_import(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"{args.file}: {exc.strerror}") from None
     fmt = args.format or ("psp" if codec.is_snapshot(data) else _json_format(data))
+    if fmt in _RECORDING_FORMATS:
+        return await _import_recording(args, fmt, data)
     try:
         if fmt == "psp":
             state = codec.decode(data)
@@ -436,13 +494,66 @@ async def cmd_import(args: argparse.Namespace) -> int:
             for uncovered in state.report.uncovered:
                 print(f"not imported: {uncovered.what}: {uncovered.reason}", file=sys.stderr)
         else:
-            raise UsageError(f"import format {fmt!r} is not supported by this version (use psp, json or playwright)")
+            raise UsageError(f"import format {fmt!r} is not supported by this version (use {', '.join(_FORMATS)})")
     except UnicodeDecodeError:
         raise UsageError(f"{args.file}: neither a psp snapshot nor JSON") from None
     except PspError as exc:
         raise type(exc)(f"{args.file}: {exc}") from None
     info, version = await _sessions(args).save(args.name, state, description=args.description, tags=parse_tags(args.tag))
     print(f"imported {args.file} as {info.name} {_version_line(version)} ({info.id}): {_counts(info.components)}")
+    return 0
+
+
+async def _latest_state(sessions: Sessions, name: str) -> BrowserSessionState:
+    """The latest state of the session ``name``; an empty state when there is none."""
+    try:
+        info = await sessions.get(name)
+    except SessionNotFoundError:
+        info = None
+    if info is None or not info.head:
+        return BrowserSessionState(version=PROTOCOL_VERSION)
+    return (await sessions.load(name))[1]
+
+
+def _recording_update(fmt: str, parsed: Any, recording: RecordingState) -> str:
+    """Put what the user flow or HAR ``parsed`` holds into ``recording``; what was imported, as words."""
+    if fmt == "recorder":
+        events = formats.from_user_flow(parsed).events
+        del recording.events[:]
+        recording.events.extend(events)
+        what, count = "input", f"{len(events)} events"
+    else:
+        start = formats.har_start_time(parsed)
+        if not recording.start_time and start is not None:
+            recording.start_time = start
+        # times since the recording's start; since the first entry for a HAR that began before it
+        within = start is not None and start >= recording.start_time
+        exchanges = formats.from_har(parsed, start_time=recording.start_time if within else None)
+        del recording.exchanges[:]
+        recording.exchanges.extend(exchanges)
+        what, count = "network", f"{len(exchanges)} exchanges"
+    if what not in recording.recorded:
+        recording.recorded.append(what)
+    ends = [e.timestamp for e in [*recording.events, *recording.mutations]]
+    ends += [x.timestamp + x.duration for x in recording.exchanges]
+    recording.duration = math.ceil(max(ends, default=0))
+    return count
+
+
+async def _import_recording(args: argparse.Namespace, fmt: str, data: bytes) -> int:
+    """Store the session's latest state again with the recording's events (recorder) or exchanges (har) replaced."""
+    try:
+        parsed = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{args.file}: not JSON ({exc})") from None
+    sessions = _sessions(args)
+    state = await _latest_state(sessions, args.name)
+    try:
+        count = _recording_update(fmt, parsed, state.recording)
+    except PspError as exc:
+        raise type(exc)(f"{args.file}: {exc}") from None
+    info, version = await sessions.save(args.name, state, description=args.description, tags=parse_tags(args.tag))
+    print(f"imported {args.file} as {info.name} {_version_line(version)} ({info.id}): {count}")
     return 0
 
 
@@ -485,6 +596,13 @@ async def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _stop_on_signal(stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            stop.set()
+            return
+
+
 async def cmd_watch(args: argparse.Namespace) -> int:
     check_name(args.name)
     sessions = _sessions(args)
@@ -498,14 +616,8 @@ async def cmd_watch(args: argparse.Namespace) -> int:
         assert captured.version is not None
         print(f"{_version_line(captured.version)}: {', '.join(sorted(batch))} changed", flush=True)
 
-    async def on_signal() -> None:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                stop.set()
-                return
-
     async with open_cdp(args.cdp) as connection, trio.open_nursery() as nursery:
-        nursery.start_soon(on_signal)
+        nursery.start_soon(_stop_on_signal, stop)
         count = await sessions.watch(
             connection,
             args.name,
@@ -520,6 +632,76 @@ async def cmd_watch(args: argparse.Namespace) -> int:
         nursery.cancel_scope.cancel()
     print(f"stopped; {count} version(s) written")
     return 0
+
+
+async def cmd_record(args: argparse.Namespace) -> int:
+    check_name(args.name)
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("--duration takes a number of seconds above 0")
+    sessions = _sessions(args)
+    stop = trio.Event()
+
+    def started(recorder: Recorder) -> None:
+        what = "input" + ("" if args.no_network else ", network") + (", DOM mutations" if args.dom else "")
+        until = f"for {args.duration:g}s" if args.duration else "until Ctrl-C"
+        print(f"recording {args.name} ({what}) {until}", flush=True)
+
+    def on_event(event: RecordedEvent) -> None:
+        if args.verbose and event.type != "mutation":
+            print(f"{event.timestamp / 1000:9.3f}s  tab {event.tab}  {event.type:<10} {event.target}", flush=True)
+
+    async with open_cdp(args.cdp) as connection, trio.open_nursery() as nursery:
+        nursery.start_soon(_stop_on_signal, stop)
+        if args.duration:
+            async def stop_later() -> None:
+                await trio.sleep(args.duration)
+                stop.set()
+
+            nursery.start_soon(stop_later)
+        info, version, state = await record_session(
+            connection, sessions, args.name, stop, context=args.context, network=not args.no_network, dom=args.dom,
+            started=started, on_event=on_event, **_policy(args),
+        )
+        nursery.cancel_scope.cancel()
+    recording = state.recording
+    print(
+        f"recorded {info.name} {_version_line(version)}: {len(recording.events)} event(s), "
+        f"{len(recording.exchanges)} network exchange(s), {len(recording.mutations)} DOM mutation batch(es) "
+        f"in {recording.duration / 1000:.1f}s"
+    )
+    return 0
+
+
+async def cmd_replay(args: argparse.Namespace) -> int:
+    speed: float | None = 1.0
+    if args.max:
+        speed = None
+    elif args.speed is not None:
+        if args.speed <= 0:
+            raise UsageError("--speed takes a factor above 0 (2 plays twice as fast)")
+        speed = args.speed
+
+    def on_step(step: Step) -> None:
+        if args.json:
+            return
+        reason = f": {step.reason}" if step.reason else ""
+        print(f"{step.index + 1:>5}  {step.scheduled / 1000:8.3f}s  {step.type:<10} {step.target or '-'}  {step.outcome}{reason}", flush=True)
+
+    async with open_cdp(args.cdp) as connection:
+        report = await replay_session(
+            connection, _sessions(args), args.ref, context=args.context, speed=speed, network=args.network,
+            timeout=args.timeout, on_step=on_step,
+        )
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        counts = report.counts()
+        print(f"replayed {len(report.steps)} step(s): {counts['done']} done, {counts['retried']} retried, {counts['failed']} failed")
+        if report.network == "mock":
+            print(f"network: {report.answered} request(s) answered from the recording, {len(report.unmatched)} unmatched (404)")
+            for unmatched in report.unmatched:
+                print(f"  unmatched: {unmatched.method} {unmatched.url}")
+    return 1 if report.failed else 0
 
 
 async def cmd_keys_list(args: argparse.Namespace) -> int:
@@ -728,6 +910,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debounce", type=float, default=0.5, metavar="S", help="write once changes pause for S seconds (default 0.5)")
     versioning(p)
 
+    p = command("record", cmd_record, "record input, navigations and network traffic into a new version of a session")
+    p.add_argument("--cdp", required=True, metavar="URL", help=cdp_help)
+    p.add_argument("--name", required=True, help="session name (the recording starts from its state captured now)")
+    p.add_argument("--context", metavar="ID", help="browser context id (default: the default context)")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: at Ctrl-C or SIGTERM)")
+    p.add_argument("--no-network", action="store_true", help="do not record network exchanges")
+    p.add_argument("--dom", action="store_true", help="also record DOM mutations, as a timeline of page changes")
+    p.add_argument("-v", "--verbose", action="store_true", help="print each event as it is recorded")
+    versioning(p)
+
+    p = command("replay", cmd_replay, "restore a recording's starting state and replay its events; exit 1 if a step failed")
+    p.add_argument("ref", metavar="NAME[@VERSION]", help="session name or id (default: its newest recording)")
+    p.add_argument("--cdp", required=True, metavar="URL", help=cdp_help)
+    p.add_argument("--context", metavar="default|new|ID", help="target context (default: the default context)")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, metavar="F", help="play F times as fast as recorded")
+    pace.add_argument("--realtime", action="store_true", help="play at the recorded pace (the default)")
+    pace.add_argument("--max", action="store_true", help="play each event as soon as the one before is done")
+    p.add_argument("--network", choices=("mock", "live"), default="mock",
+                   help="mock: answer every request from the recording (the default); live: use the network")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="wait this long for an element or a page (default 10)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
     p = command("log", cmd_log, "list the versions of a session")
     p.add_argument("ref", metavar="NAME", help="session name or id")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -798,13 +1003,17 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("export", cmd_export, "write a session to a file")
     p.add_argument("ref", metavar="NAME[@VERSION]", help="session name or id, @N for version N")
-    p.add_argument("--format", choices=("psp", "json", "playwright"), default="psp")
+    p.add_argument("--format", choices=_FORMATS, default="psp",
+                   help="recorder: the recording's input as a Chrome Recorder user flow; har: its network exchanges as HAR 1.2 "
+                        "(both from the newest version with a recording, unless @N is given)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file, - for stdout")
 
     p = command("import", cmd_import, "store a session from a file")
-    p.add_argument("file", metavar="FILE", help="a psp snapshot, PSP JSON or Playwright storageState file, - for stdin")
+    p.add_argument("file", metavar="FILE",
+                   help="a psp snapshot, PSP JSON, Playwright storageState, Chrome Recorder user flow or HAR file, - for stdin")
     p.add_argument("--name", required=True, help="session name")
-    p.add_argument("--format", choices=("psp", "json", "playwright"), help="default: detected")
+    p.add_argument("--format", choices=_FORMATS,
+                   help="default: detected; recorder and har replace the events or the exchanges of the latest version's recording")
     p.add_argument("--tag", action="append", metavar="K=V", help="tag the session (repeatable)")
     p.add_argument("--description", help="a description of the session")
     return parser

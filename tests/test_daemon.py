@@ -125,7 +125,7 @@ def test_health_version_and_openapi(client: httpx.Client) -> None:
     assert {"cookies", "local_storage", "indexed_db", "tabs"} <= set(capabilities["components"])
     assert capabilities["stores"] == ["filesystem", "redis", "redis+cluster"]
     assert capabilities["encryption"] == ["aes-256-gcm", "chacha20-poly1305"]
-    assert capabilities["recording"] is False and capabilities["events"] is True
+    assert capabilities["recording"] is True and capabilities["replay"] is True and capabilities["events"] is True
 
     document = client.get("/v1/openapi.json").json()
     assert document["openapi"].startswith("3.1")

@@ -268,3 +268,64 @@ async def test_new_tabs_iframes_double_clicks_wheel_and_modifiers_replay(
         site.start()
     assert not report.failed, [s.as_dict() for s in report.failed]
     assert replayed == expected
+
+
+async def test_psp_record_and_replay_from_the_command_line(
+    cdp: CdpConnection, chromium: Any, chromium_b: Any, site: Site, tmp_path: Any
+) -> None:
+    import signal
+    import subprocess
+
+    from .test_cli import PSP, psp
+
+    store = str(tmp_path / "store")
+    async with browser_context(cdp) as context:
+        tab = await context.new_page(site.url(path="/flow"))
+        recorder = subprocess.Popen(
+            [PSP, "record", "--cdp", chromium.endpoint, "--context", context.id, "--name", "cli", "--store", store, "-v"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            first = await trio.to_thread.run_sync(recorder.stdout.readline)
+            assert first.startswith("recording cli (input, network) until Ctrl-C"), first + recorder.stderr.read()
+            await User(tab).click("#name")
+            await User(tab).type("Bo")
+            line = await trio.to_thread.run_sync(recorder.stdout.readline)
+            assert "focus" in line and "#name" in line, line
+            await trio.sleep(0.3)
+            recorder.send_signal(signal.SIGINT)
+            out, err = await trio.to_thread.run_sync(recorder.communicate, None, 30)
+        finally:
+            if recorder.poll() is None:
+                recorder.kill()
+    assert recorder.returncode == 0, err
+    assert "recorded cli version 1" in out and " event(s)" in out, out
+
+    replayed = psp("replay", "cli", "--cdp", chromium_b.endpoint, "--context", "new", "--max", store=store)
+    lines = replayed.stdout.splitlines()
+    assert any(line.split()[2:4] == ["click", "#name"] and line.endswith("done") for line in lines), replayed.stdout
+    assert lines[-1].startswith("network: ") and "answered from the recording" in lines[-1]
+    report = json.loads(psp("replay", "cli", "--cdp", chromium_b.endpoint, "--context", "new", "--speed", "3", "--json", store=store).stdout)
+    assert report["counts"]["failed"] == 0 and report["network"] == "mock"
+
+    site.stop()
+    try:
+        live = psp("replay", "cli", "--cdp", chromium_b.endpoint, "--context", "new", "--max", "--network", "live",
+                   "--timeout", "1", store=store, check=False)
+    finally:
+        site.start()
+    assert live.returncode == 1, live.stdout + live.stderr
+    assert "failed: no element matches #name" in live.stdout
+
+    missing = psp("replay", "nothing", "--cdp", chromium_b.endpoint, store=store, check=False)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+
+
+async def test_a_state_without_storage_saved_twice_by_one_sessions_object_reads_back(tmp_path: Any) -> None:
+    # An imported user flow has no storage; the next version's delta must still apply to what the first reads back as.
+    sessions = Sessions(open_store(str(tmp_path / "store")))
+    await sessions.save("flow", BrowserSessionState(version="1.0.0"))
+    second = BrowserSessionState(version="1.0.0")
+    second.recording.start_time = 5
+    await sessions.save("flow", second)
+    assert (await sessions.load("flow"))[1].recording.start_time == 5

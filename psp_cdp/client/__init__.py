@@ -16,6 +16,9 @@ with the daemon's status and message, and a daemon that does not answer raises
         psp.restore("login", browser["id"], context="new")
         watch = psp.watch("login", browser["id"])   # a new version per batch of changes
         psp.unwatch(watch["watch"])              # after its last write
+        recording = psp.start_recording("flow", browser["id"])   # records from the answer on
+        psp.stop_recording(recording["id"])      # saved: {"version": N, "events": ..., ...}
+        psp.replay("flow", other["id"], max=True)["failed"]      # the report, once replayed
         psp.stats()["cache"]                     # the hot versions cache
 """
 
@@ -213,8 +216,49 @@ class _Api:
         """Stop a watch, once it has written what changed since its last write."""
         return self._send(_Call("DELETE", f"/v1/watches/{watch}"))
 
+    def start_recording(self, ref: str, browser: str, *, context: str | None = None, network: bool | None = None,
+                        dom: bool | None = None, duration: float | None = None) -> Any:
+        """Record a browser (context) into the next version of the session ``ref`` (made if new).
+
+        Answers once it records; the recording's description, with its ``id``. It is saved by
+        :meth:`stop_recording`, or by itself after ``duration`` seconds.
+        """
+        body = _body(browser=browser, session=ref, context=context, network=network, dom=dom, duration=duration)
+        return self._send(_Call("POST", "/v1/recordings", json=body))
+
+    def stop_recording(self, recording: str) -> Any:
+        """Stop a recording; once saved, what was saved: ``version``, ``events``, ``exchanges``, ``mutations``..."""
+        return self._send(_Call("POST", f"/v1/recordings/{recording}/stop"))
+
+    def recordings(self) -> Any:
+        """Every recording of the daemon: running, and the last stopped ones."""
+        return self._send(_Call("GET", "/v1/recordings"))
+
+    def recording_info(self, recording: str) -> Any:
+        """One recording: its state, what it recorded so far, the version it wrote, or its error."""
+        return self._send(_Call("GET", f"/v1/recordings/{recording}"))
+
+    def replay(self, ref: str, browser: str, *, context: str | None = None, speed: float | None = None,
+               max: bool | None = None, network: str | None = None, timeout: float | None = None) -> Any:
+        """Replay the recording ``ref`` (NAME: its newest; NAME@N) into a browser (context); the report, once done.
+
+        ``speed`` (default 1: the recorded pace) or ``max=True`` (each event as soon as the one
+        before is done); ``network`` "mock" (the default) or "live". The report's ``failed`` says
+        whether a step failed.
+        """
+        body = _body(browser=browser, session=ref, context=context, speed=speed, max=max, network=network, timeout=timeout)
+        return self._send(_Call("POST", "/v1/replays", json=body))
+
+    def replays(self) -> Any:
+        """Replays of the daemon: running, and the last finished ones."""
+        return self._send(_Call("GET", "/v1/replays"))
+
+    def replay_info(self, replay: str) -> Any:
+        """One replay: its state and its steps so far."""
+        return self._send(_Call("GET", f"/v1/replays/{replay}"))
+
     def stats(self) -> Any:
-        """The daemon's figures: hot versions cache, blobs decoded, browsers, watches, events."""
+        """The daemon's figures: hot versions cache, blobs decoded, browsers, watches, recordings, replays, events."""
         return self._send(_Call("GET", "/v1/stats"))
 
 

@@ -6,7 +6,8 @@ endpoints (one route table), :mod:`.schema` the JSON Schemas both validated and
 documented, :mod:`.openapi` the document at ``/v1/openapi.json``, :mod:`.browsers`
 the attach manager (re-attaching restarted browsers with backoff), :mod:`.events` the
 ``/v1/events`` feed (with other daemons' versions through Redis pub/sub, and deltas on
-request), :mod:`.watches` the watches, :mod:`.sessions` and :mod:`.cache` the hot
+request), :mod:`.watches` the watches, :mod:`.recordings` recordings and replays,
+:mod:`.sessions` and :mod:`.cache` the hot
 versions cache, :mod:`.server` the socket, the optional TLS 1.3 TCP listener, signals
 and systemd integration, :mod:`.auth` who may ask what (peer credentials on the Unix
 socket, API keys and tenants over TCP), :mod:`.apikeys` the API keys file.

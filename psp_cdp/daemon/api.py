@@ -4,13 +4,14 @@ A session ``{id}`` in a path is a session id or a session name.
 
 Each route names the API key scopes it needs over TCP (:attr:`Route.scopes`); each
 handler shows a request only what its :attr:`Request.access` sees: through a
-tenant's key, that tenant's sessions, browsers and watches, and nothing of any other
-(unknown and unseen answer alike, 404). See :mod:`psp_cdp.daemon.auth`.
+tenant's key, that tenant's sessions, browsers, watches, recordings and replays, and
+nothing of any other (unknown and unseen answer alike, 404). See :mod:`psp_cdp.daemon.auth`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -19,21 +20,25 @@ from typing import Any
 import trio
 
 from .. import __version__
-from ..errors import PspError, SessionNotFoundError
+from ..errors import PspError, SessionNotFoundError, StateError
+from ..record.session import load_recording
 from ..snapshot.model import uncovered_list
 from ..state import components
 from ..store import RedisStore, SessionInfo, parse_tags
-from ..store.sessions import CIPHERS
+from ..store.sessions import CIPHERS, split_ref
 from .app import ApiError, Query, Request, Response, Route, WebSocket
 from .apikeys import SCOPES, ApiKeyFile
 from .auth import LOCAL, TENANT_TAG, Access
 from .browsers import Browser, Browsers
 from .events import Events
+from .recordings import Recording, Recordings, Replay, Replays
 from .schema import ref
 from .sessions import DaemonSessions, pinned
 from .watches import Watch, Watches
 
 __all__ = ["PROTOCOL_VERSION", "Daemon", "ROUTES"]
+
+log = logging.getLogger("psp_cdp.daemon")
 
 #: How often an open /v1/events subscription made with an API key checks that the key still exists.
 KEY_RECHECK_SECONDS = 1.0
@@ -51,6 +56,10 @@ class Daemon:
     events: Events = field(default_factory=Events)
     #: Watches run in the daemon's nursery; made by :func:`~psp_cdp.daemon.server.run_daemon`.
     watches: Watches | None = None
+    #: Recordings run in the daemon's nursery too; made by :func:`~psp_cdp.daemon.server.run_daemon`.
+    recordings: Recordings | None = None
+    #: Replays run in their requests' tasks.
+    replays: Replays = field(init=False, repr=False)
     #: The OpenAPI document, made on first request.
     openapi: dict[str, Any] | None = None
     started_at: float = field(default_factory=time.time)
@@ -77,11 +86,19 @@ class Daemon:
         self.sessions.lock_for = lock_for
         if self.watches is not None:
             self.browsers.before_detach.append(self.watches.before_detach)
+        if self.recordings is not None:
+            self.browsers.before_detach.append(self.recordings.before_detach)
+        self.replays = Replays(self.events)
 
     def require_watches(self) -> Watches:
         if self.watches is None:
             raise ApiError(503, "watches are not available in this daemon")
         return self.watches
+
+    def require_recordings(self) -> Recordings:
+        if self.recordings is None:
+            raise ApiError(503, "recordings are not available in this daemon")
+        return self.recordings
 
     async def io(self, function, *args):  # type: ignore[no-untyped-def]
         return await trio.to_thread.run_sync(function, *args)
@@ -114,6 +131,20 @@ class Daemon:
             raise ApiError(404, f"no watch {watch_id!r} (start one with POST /v1/sessions/{{id}}/watch)")
         return watch
 
+    def recording(self, recording_id: str, access: Access = LOCAL) -> Recording:
+        """The recording ``access`` sees (404 if none, or another tenant's)."""
+        recording = self.require_recordings().get(recording_id)
+        if not access.sees(recording.tenant):
+            raise ApiError(404, f"no recording {recording_id!r} (start one with POST /v1/recordings)")
+        return recording
+
+    def replay(self, replay_id: str, access: Access = LOCAL) -> Replay:
+        """The replay ``access`` sees (404 if none, or another tenant's)."""
+        replay = self.replays.get(replay_id)
+        if not access.sees(replay.tenant):
+            raise ApiError(404, f"no replay {replay_id!r}")
+        return replay
+
 
 # -- meta ----------------------------------------------------------------------------
 
@@ -130,7 +161,8 @@ async def version(daemon: Daemon, request: Request) -> Any:
             "components": [c.name for c in components()],
             "stores": list(STORES),
             "encryption": [c for c in CIPHERS if c != "none"],
-            "recording": False,
+            "recording": daemon.recordings is not None,
+            "replay": True,
             "events": True,
             "event_deltas": True,
             "shared_events": isinstance(daemon.sessions.store, RedisStore),
@@ -153,6 +185,8 @@ async def stats(daemon: Daemon, request: Request) -> Any:
         "versions_decoded": daemon.sessions.decoded,
         "browsers": {"attached": sum(b.attached for b in browsers), "detached": sum(not b.attached for b in browsers)},
         "watches": len(watches),
+        "recordings": daemon.recordings.running if daemon.recordings is not None else 0,
+        "replays": daemon.replays.running,
         "events": {
             "subscribers": daemon.events.subscribers,
             "forwarded": daemon.events.forwarded,
@@ -224,6 +258,8 @@ async def delete_session(daemon: Daemon, request: Request) -> Any:
     info = await daemon.session(request.params["id"], request.access)
     if daemon.watches is not None:
         await daemon.watches.stop_where(session_id=info.id)  # else its next write would make it anew
+    if daemon.recordings is not None:
+        await daemon.recordings.stop_where(session_id=info.id, reason="session deleted")  # saved, then deleted
     await daemon.sessions.delete(info.id)
     daemon.events.publish("deleted", info.as_dict())
     return Response(204)
@@ -307,6 +343,106 @@ async def stop_watch(daemon: Daemon, request: Request) -> Any:
     watch = daemon.watch(request.params["id"], request.access)
     await daemon.require_watches().stop(watch.id)
     return Response(204)
+
+
+# -- recordings and replays -------------------------------------------------------------
+
+
+async def _recorded_session(daemon: Daemon, request: Request, ref: str) -> tuple[SessionInfo, bool]:
+    """The session a recording goes into (by id or name), made if there is none; whether it was made."""
+    store = daemon.sessions.store
+    info = await daemon.io(store.find, ref)
+    if info is not None and request.access.sees_tags(info.tags):
+        return info, False
+    # A new name (or, through a tenant's key, another tenant's name: 409, as POST /v1/sessions answers).
+    tenant = request.access.tenant
+    tags = {TENANT_TAG: tenant} if tenant is not None else None
+    info = await daemon.io(lambda: store.create(ref, tags=tags))
+    info = await daemon.session(info.id)
+    daemon.events.publish("created", info.as_dict())
+    return info, True
+
+
+async def start_recording(daemon: Daemon, request: Request) -> Any:
+    body = request.body
+    recordings = daemon.require_recordings()
+    browser = daemon.browser(body["browser"], request.access)
+    claim = await recordings.claim(browser, body.get("context"))
+    try:
+        info, created = await _recorded_session(daemon, request, body["session"])
+    except BaseException:
+        claim.release()
+        raise
+    try:
+        with pinned(info.id):  # (the recording's task inherits this: it saves into this session only)
+            recording = await recordings.start(  # the claim is the recording's from here on
+                info, browser, claim, context=body.get("context"), network=body.get("network", True),
+                dom=body.get("dom", False), duration=body.get("duration"), tenant=info.tags.get(TENANT_TAG),
+            )
+    except Exception:  # (not if this request is cancelled: the recording may start all the same)
+        if created:
+            with trio.CancelScope(shield=True):
+                await _forget_new_session(daemon, info)
+        raise
+    return Response(201, recording.as_dict(), {"location": f"/v1/recordings/{recording.id}"})
+
+
+async def _forget_new_session(daemon: Daemon, info: SessionInfo) -> None:
+    """Remove a session made for a recording that did not start (if it is still empty)."""
+    try:
+        current = await daemon.session(info.id)
+        if current.head:
+            return
+        await daemon.sessions.delete(info.id)
+    except PspError as exc:
+        log.debug("could not remove the session %s made for a recording that did not start: %s", info.name, exc)
+        return
+    daemon.events.publish("deleted", current.as_dict())
+
+
+async def list_recordings(daemon: Daemon, request: Request) -> Any:
+    return [r.as_dict() for r in daemon.require_recordings().list() if request.access.sees(r.tenant)]
+
+
+async def get_recording(daemon: Daemon, request: Request) -> Any:
+    return daemon.recording(request.params["id"], request.access).as_dict()
+
+
+async def stop_recording(daemon: Daemon, request: Request) -> Any:
+    recording = daemon.recording(request.params["id"], request.access)
+    await daemon.require_recordings().stop(recording.id)
+    if recording.failure is not None:
+        status, message = recording.failure
+        raise ApiError(status, f"recording {recording.id} of {recording.name} failed: {message}")
+    return recording.as_dict()
+
+
+async def start_replay(daemon: Daemon, request: Request) -> Any:
+    body = request.body
+    if body.get("max") and "speed" in body:
+        raise ApiError(422, "give speed or max, not both")
+    browser = daemon.browser(body["browser"], request.access)
+    browser.require()  # 502 now, rather than after the recording is read
+    name, number = split_ref(body["session"])
+    info = await daemon.session(name, request.access)
+    try:
+        _, number, state = await load_recording(daemon.sessions, info.id if number is None else f"{info.id}@{number}")
+    except StateError as exc:
+        raise ApiError(422, f"{exc}: nothing to replay (POST /v1/recordings records one)") from None
+    replay = await daemon.replays.run(
+        info, number, state, browser, context=body.get("context"),
+        speed=None if body.get("max") else body.get("speed", 1.0), network=body.get("network", "mock"),
+        timeout=body.get("timeout", 10.0), tenant=info.tags.get(TENANT_TAG),
+    )
+    return replay.as_dict()
+
+
+async def list_replays(daemon: Daemon, request: Request) -> Any:
+    return [r.as_dict() for r in daemon.replays.list() if request.access.sees(r.tenant)]
+
+
+async def get_replay(daemon: Daemon, request: Request) -> Any:
+    return daemon.replay(request.params["id"], request.access).as_dict()
 
 
 # -- browsers ------------------------------------------------------------------------
@@ -469,6 +605,61 @@ ROUTES: list[Route] = [
         description="Writes what changed since the watch's last write, then answers. A failed watch is just removed.",
     ),
     Route(
+        "POST", "/v1/recordings", start_recording, "startRecording",
+        "Record what happens in a browser context into a new version of a session",
+        body=ref("NewRecording"), status=201, response=ref("Recording"), errors=(*_BODY_ERRORS, 404, 409, 502, 503),
+        tag="recordings", scopes=(WRITE, CONTROL),
+        description="Answers once the starting state is captured and every tab of the context records (`state: "
+        "recording`), so everything done after the answer is recorded: input, navigations, tabs, network exchanges "
+        "(`network`, default true) and DOM mutations (`dom`, default false), as docs/recording.md describes. `session` "
+        "is a session id or name; a name no session has makes a new session (announced as `created`; removed again "
+        "if the recording cannot start). Each event is announced on /v1/events as `recording.event` as it is "
+        "recorded. The recording is saved as the session's next version (its state when the recording started, "
+        "with the recording) when it is stopped (POST /v1/recordings/{id}/stop or DELETE /v1/recordings/{id}), "
+        "`duration` seconds after it started, when the browser's connection is lost (what was recorded until then), "
+        "before its browser is detached or its session deleted, and when the daemon stops. The starting capture "
+        "takes its turn on the browser with captures, restores and replays. 409: that browser context is being "
+        "recorded already; 422: the browser has no such context.",
+    ),
+    Route("GET", "/v1/recordings", list_recordings, "listRecordings", "List recordings: running, and the last 100 stopped",
+          response={"type": "array", "items": ref("Recording")}, tag="recordings", scopes=(CONTROL,)),
+    Route("GET", "/v1/recordings/{id}", get_recording, "getRecording", "Describe a recording",
+          response=ref("Recording"), errors=(404,), tag="recordings", scopes=(CONTROL,),
+          description="While it records: the events, exchanges and mutations recorded so far. Once saved: the version "
+          "written and its stored bytes; once failed: the error."),
+    Route(
+        "POST", "/v1/recordings/{id}/stop", stop_recording, "stopRecording", "Stop a recording and save it",
+        response=ref("Recording"), errors=(404, 409, 422, 502, 503), tag="recordings", scopes=(CONTROL,),
+        description="Answers once the recording is saved as the next version of its session, with that `version`, "
+        "its `stored_bytes`, and the `events`, `exchanges`, `mutations` and `duration_ms` saved. Stopping a recording "
+        "that stopped already answers the same again. If saving failed, the answer is that error (its status, and "
+        "the reason).",
+    ),
+    Route(
+        "DELETE", "/v1/recordings/{id}", stop_recording, "deleteRecording", "Stop a recording and save it (as .../stop)",
+        response=ref("Recording"), errors=(404, 409, 422, 502, 503), tag="recordings", scopes=(CONTROL,),
+        description="The same as POST /v1/recordings/{id}/stop: stops the recording, saves it and answers 200 with "
+        "what was saved. It deletes nothing: the version written stays (DELETE /v1/sessions/{id} removes sessions), "
+        "and the recording stays listed.",
+    ),
+    Route(
+        "POST", "/v1/replays", start_replay, "replay", "Replay a recording into a browser context",
+        body=ref("NewReplay"), response=ref("Replay"), errors=(*_BODY_ERRORS, 404, 502, 503), tag="replays",
+        scopes=(READ, CONTROL),
+        description="Answers when the replay is done: the recording's starting state is restored into `context` "
+        "(default, new or a context id), then each event is dispatched at its recorded time divided by `speed` "
+        "(default 1), or each as soon as the one before is done with `max: true`; `network: mock` (the default) "
+        "answers every request from the recording. `session` is NAME (its newest version holding a recording) or "
+        "NAME@N. The answer is the report: each step done, retried or failed (with the reason), and `failed` (true "
+        "when a step failed). A session without a recording (or a version without one) is 422; an unknown session "
+        "or version 404. Each step is announced on /v1/events as `replay.step`, the report as `replay.finished`. A "
+        "replay takes its turn on the browser for its whole length, as a restore does.",
+    ),
+    Route("GET", "/v1/replays", list_replays, "listReplays", "List replays: running, and the last 100 finished",
+          response={"type": "array", "items": ref("Replay")}, tag="replays", scopes=(CONTROL,)),
+    Route("GET", "/v1/replays/{id}", get_replay, "getReplay", "Describe a replay and its steps so far",
+          response=ref("Replay"), errors=(404,), tag="replays", scopes=(CONTROL,)),
+    Route(
         "POST", "/v1/browsers", attach_browser, "attachBrowser", "Attach a browser by its DevTools endpoint",
         body=ref("Attach"), status=201, response=ref("Browser"), errors=(*_BODY_ERRORS, 502), tag="browsers", scopes=(CONTROL,),
         description="502 if the browser cannot be reached now. Once attached, a browser whose connection is lost "
@@ -485,8 +676,8 @@ ROUTES: list[Route] = [
     Route(
         "DELETE", "/v1/browsers/{id}", detach_browser, "detachBrowser",
         "Detach a browser (it keeps running, as it was)", status=204, errors=(404,), tag="browsers", scopes=(CONTROL,),
-        description="Stops attaching it again, stops its watches (each writes what changed since its last write), "
-        "and waits for the capture or restore in flight on that browser.",
+        description="Stops attaching it again, stops its watches (each writes what changed since its last write) and "
+        "its recordings (each is saved), and waits for the capture, restore or replay in flight on that browser.",
     ),
     Route(
         "GET", "/v1/events", events, "events", "WebSocket: session events as they happen",
@@ -498,8 +689,14 @@ ROUTES: list[Route] = [
         ),
         status=101, response=ref("Event"), errors=(422, 426), websocket=True, tag="events", scopes=(READ,),
         description="Upgrade to a WebSocket; each text message is one JSON event: `created`, `updated`, `deleted` "
-        "(with the session) or `version` (with the session and the new version). Versions are announced once each, "
-        "whoever wrote them: this daemon (captures, watches) and, with a Redis store, every other daemon and `psp` "
+        "(with the session) or `version` (with the session and the new version). Recordings add "
+        "`recording.started`, `recording.saved` (after the `version` event of the version it wrote; with `version`) "
+        "and `recording.failed` (each with the recording's id under `recording` and its description under "
+        "`details`), and `recording.event` for each event recorded (DOM mutations included: type `mutation`), "
+        "under `event`; replays add `replay.step` for each step done (under `step`) and `replay.finished` (the "
+        "report, under `report`); each with the replay's id under `replay`. All carry their session, so "
+        "`?session=` selects them too. Versions are announced once each, "
+        "whoever wrote them: this daemon (captures, watches, recordings) and, with a Redis store, every other daemon and `psp` "
         "command sharing that Redis (through its pub/sub channel; notices published while the daemon's "
         "subscription is down are not seen). Session `created`, `updated` and `deleted` events are this daemon's "
         "only. With `?delta=1` each `version` event also has `delta`: `from` (the version compared against, null for "

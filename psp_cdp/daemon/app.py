@@ -10,9 +10,11 @@ handler, and turns every error into ``{"message": ...}`` with a fitting status:
 401    over TCP: no API key, or one that is not valid (``WWW-Authenticate: Bearer``)
 403    over TCP: the key lacks the route's scope; on the Unix socket: a peer
        that is neither the daemon's user, root, nor in the socket's group
-404    no such endpoint; unknown session, version or browser (or another tenant's)
+404    no such endpoint; unknown session, version, browser, watch, recording or
+       replay (or another tenant's)
 405    the path exists, the method does not (``Allow`` lists the methods)
-409    the name is taken; the session has no version to restore yet
+409    the name is taken; the session has no version to restore yet; the browser
+       context is being recorded already
 413    the body is over :data:`MAX_BODY` bytes
 422    JSON that fails validation; any :class:`UsageError` or :class:`StateError`
 426    ``/v1/events`` asked for without a WebSocket upgrade

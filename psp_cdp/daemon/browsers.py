@@ -16,8 +16,8 @@ endpoint given as a ``ws://host:port/devtools/browser/<id>`` URL falls back to a
 ``http://host:port`` for the browser's current URL. ``reconnects`` counts the
 successful re-attaches and ``last_error`` keeps the last error seen.
 
-Detaching stops re-attaching, waits for the capture or restore in flight, closes the
-connection and leaves the browser as it was.
+Detaching stops re-attaching, waits for the capture, restore or replay in flight, closes
+the connection and leaves the browser as it was.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ _REASONS = {
     401: "over TCP: no API key, or one that is not valid (malformed, unknown or revoked)",
     403: "over TCP: the API key lacks a scope this operation needs; on the Unix socket: the peer is neither the "
     "daemon's user, root, nor in the socket's group",
-    404: "unknown session, version, browser or path",
+    404: "unknown session, version, browser, watch, recording, replay or path",
     405: "method not allowed",
-    409: "conflict: the name is taken, or the session has no version yet",
+    409: "conflict: the name is taken, the session has no version yet, or the browser context is being recorded already",
     413: f"the body is over {MAX_BODY} bytes",
     422: "the request fails validation",
     426: "a WebSocket upgrade is required",
@@ -41,7 +41,10 @@ _REASONS = {
 }
 
 
-_PATH_PARAMETERS = (("/v1/sessions/", "session id or name"), ("/v1/browsers/", "browser id"), ("/v1/watches/", "watch id"))
+_PATH_PARAMETERS = (
+    ("/v1/sessions/", "session id or name"), ("/v1/browsers/", "browser id"), ("/v1/watches/", "watch id"),
+    ("/v1/recordings/", "recording id"), ("/v1/replays/", "replay id"),
+)
 
 
 def _operation(route: Route) -> dict[str, Any]:
@@ -120,7 +123,7 @@ def document(routes: list[Route]) -> dict[str, Any]:
             "decide). Over TCP every request but GET /v1/health carries an API key "
             "(`Authorization: Bearer psp_...`, `psp keys api-create`) holding the scopes the operation lists "
             f"({', '.join(SCOPES)}; admin holds every scope); a key other than an admin key sees only its "
-            "tenant's sessions (tagged `psp.tenant`), browsers and watches, and anything else is 404. "
+            "tenant's sessions (tagged `psp.tenant`), browsers, watches, recordings and replays, and anything else is 404. "
             f"psp_cdp {__version__}.",
         },
         "servers": [

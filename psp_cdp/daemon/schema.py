@@ -85,7 +85,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                     "components": {"type": "array", "items": {"type": "string"}},
                     "stores": {"type": "array", "items": {"type": "string"}},
                     "encryption": {"type": "array", "items": {"type": "string"}},
-                    "recording": {"type": "boolean"},
+                    "recording": {"type": "boolean", "description": "POST /v1/recordings is served"},
+                    "replay": {"type": "boolean", "description": "POST /v1/replays is served"},
                     "events": {"type": "boolean"},
                     "event_deltas": {"type": "boolean", "description": "/v1/events?delta=1 is understood"},
                     "shared_events": {
@@ -263,12 +264,42 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "description": "a message of the /v1/events WebSocket",
         "properties": {
-            "type": {"type": "string", "enum": ["created", "updated", "deleted", "version"]},
+            "type": {
+                "type": "string",
+                "enum": [
+                    "created", "updated", "deleted", "version", "recording.started", "recording.event", "recording.saved",
+                    "recording.failed", "replay.step", "replay.finished",
+                ],
+            },
             "session": ref("Session"),
             "version": ref("SessionVersion"),
             "delta": ref("Delta"),
+            "recording": {"type": "string", "description": "recording.*: the recording's id"},
+            "details": ref("Recording"),
+            "event": ref("RecordedEvent"),
+            "replay": {"type": "string", "description": "replay.*: the replay's id"},
+            "step": ref("ReplayStep"),
+            "report": ref("Replay"),
         },
         "required": ["type", "session"],
+    },
+    "RecordedEvent": {
+        "type": "object",
+        "description": "one recorded event (recording.event), as docs/recording.md describes it",
+        "properties": {
+            "type": {
+                "type": "string",
+                "description": "click, dblclick, keydown, keyup, input, change, focus, scroll, wheel, navigate, tab_open, "
+                "tab_close or mutation",
+            },
+            "timestamp": {"type": "number", "description": "milliseconds since the recording started"},
+            "tab": {"type": "integer", "description": "the tab, by index: the starting state's tabs first, then each tab opened"},
+            "frame": {"type": "array", "items": {"type": "integer"}, "description": "the frame's path (empty: the main frame)"},
+            "target": {"type": "string", "description": "the element's first selector, or empty"},
+            "selectors": {"type": "array", "items": {"type": "string"}, "description": "the element's selectors, most robust first"},
+            "data": {"type": "object", "description": "what happened: its fields depend on the type"},
+        },
+        "required": ["type", "timestamp", "tab", "frame", "target", "data"],
     },
     "Delta": {
         "type": "object",
@@ -345,6 +376,156 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         "required": ["id", "session", "browser", "state", "versions", "last_version"],
     },
+    "NewRecording": {
+        "type": "object",
+        "properties": {
+            "browser": _BROWSER_ID,
+            "session": {
+                **_NAME,
+                "description": "the session id or name the recording is saved into (as its next version); a name no "
+                "session has makes a new session: " + _NAME["description"],
+            },
+            "context": {"type": "string", "minLength": 1, "maxLength": 256, "description": "browser context id (default: the default context)"},
+            "network": {"type": "boolean", "description": "record network exchanges (default true)"},
+            "dom": {"type": "boolean", "description": "also record DOM mutations (default false)"},
+            "duration": {
+                "type": "number", "exclusiveMinimum": 0, "maximum": 604800,
+                "description": "stop and save by itself this many seconds after it started (default: when asked)",
+            },
+        },
+        "required": ["browser", "session"],
+        "additionalProperties": False,
+    },
+    "Recording": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "session": {
+                "type": "object",
+                "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+                "required": ["id", "name"],
+            },
+            "browser": {"type": "string", "description": "the browser id"},
+            "context": {"type": ["string", "null"], "description": "the browser context asked for (null: the default)"},
+            "network": {"type": "boolean"},
+            "dom": {"type": "boolean"},
+            "duration": {"type": ["number", "null"], "description": "seconds after which it stops by itself"},
+            "state": {"type": "string", "enum": ["recording", "saved", "failed"]},
+            "started_at": {"type": ["number", "null"], "description": "when it started recording (seconds since the epoch)"},
+            "stopped_at": {"type": ["number", "null"], "description": "when it was asked to stop"},
+            "stop_reason": {
+                "type": ["string", "null"],
+                "description": "asked, duration, browser lost, browser detached, session deleted or daemon stopping",
+            },
+            "events": {"type": "integer", "description": "input, navigation and tab events recorded (so far)"},
+            "exchanges": {"type": "integer", "description": "network exchanges recorded (so far)"},
+            "mutations": {"type": "integer", "description": "DOM mutation batches recorded (so far)"},
+            "version": {"type": ["integer", "null"], "description": "once saved: the version written"},
+            "stored_bytes": {"type": ["integer", "null"], "description": "once saved: every byte the store holds for it"},
+            "duration_ms": {"type": ["integer", "null"], "description": "once saved: how long it recorded, in milliseconds"},
+            "error": {"type": ["string", "null"], "description": "why it failed"},
+        },
+        "required": ["id", "session", "browser", "state", "started_at", "events", "exchanges", "mutations", "version", "error"],
+    },
+    "NewReplay": {
+        "type": "object",
+        "properties": {
+            "browser": _BROWSER_ID,
+            "session": {
+                "type": "string",
+                "pattern": r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}(@[0-9]{1,9})?$",
+                "description": "NAME (its newest version holding a recording) or NAME@VERSION; a session id in place of NAME",
+            },
+            "context": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 256,
+                "description": "target context: default, new (created) or a context id (default: the default context)",
+            },
+            "speed": {
+                "type": "number", "exclusiveMinimum": 0, "maximum": 1000,
+                "description": "play this many times as fast as recorded (default 1: the recorded pace)",
+            },
+            "max": {"type": "boolean", "description": "each event as soon as the one before is done (not with speed)"},
+            "network": {
+                "type": "string", "enum": ["mock", "live"],
+                "description": "mock (the default): answer every request from the recording; live: use the network",
+            },
+            "timeout": {
+                "type": "number", "exclusiveMinimum": 0, "maximum": 3600,
+                "description": "seconds to wait for an element, a navigation or a tab (default 10)",
+            },
+        },
+        "required": ["browser", "session"],
+        "additionalProperties": False,
+    },
+    "ReplayStep": {
+        "type": "object",
+        "description": "one event of the recording, replayed",
+        "properties": {
+            "index": {"type": "integer", "description": "the event's index in the recording"},
+            "type": {"type": "string"},
+            "target": {"type": "string"},
+            "tab": {"type": "integer"},
+            "scheduled": {"type": "number", "description": "when it was due, milliseconds since the replay's start"},
+            "dispatched": {"type": "number", "description": "when it was dispatched"},
+            "outcome": {"type": "string", "enum": ["done", "retried", "failed"]},
+            "reason": {"type": "string", "description": "why it was retried, or failed"},
+        },
+        "required": ["index", "type", "target", "tab", "scheduled", "dispatched", "outcome", "reason"],
+    },
+    "Replay": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "session": {
+                "type": "object",
+                "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+                "required": ["id", "name"],
+            },
+            "version": {"type": "integer", "description": "the version replayed"},
+            "browser": {"type": "string", "description": "the browser id"},
+            "context": {"type": ["string", "null"], "description": "the context asked for"},
+            "speed": {"type": ["number", "null"], "description": "null: as fast as it goes (max)"},
+            "timeout": {"type": "number"},
+            "state": {
+                "type": "string", "enum": ["running", "finished", "failed"],
+                "description": "finished: every step was tried (see failed); failed: the replay could not go on (see error)",
+            },
+            "failed": {"type": "boolean", "description": "a step failed, or the replay could not go on"},
+            "error": {"type": ["string", "null"], "description": "why the replay could not go on"},
+            "started_at": {"type": "number"},
+            "finished_at": {"type": ["number", "null"]},
+            "steps": {"type": "array", "items": ref("ReplayStep")},
+            "counts": {
+                "type": "object",
+                "properties": {"done": {"type": "integer"}, "retried": {"type": "integer"}, "failed": {"type": "integer"}},
+                "required": ["done", "retried", "failed"],
+            },
+            "network": {"type": "string", "enum": ["mock", "live"]},
+            "answered": {"type": "integer", "description": "requests answered from the recording (network mock)"},
+            "unmatched": {
+                "type": "array",
+                "description": "requests the recording had no answer for (answered 404)",
+                "items": {
+                    "type": "object",
+                    "properties": {"method": {"type": "string"}, "url": {"type": "string"}},
+                    "required": ["method", "url"],
+                },
+            },
+            "restore": {
+                "type": ["object", "null"],
+                "description": "what restoring the starting state restored (null until it is restored)",
+                "properties": {
+                    "restored": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "notes": {"type": "array", "items": {"type": "string"}},
+                    "context": {"type": ["string", "null"], "description": "the context replayed into (null: the default)"},
+                },
+            },
+        },
+        "required": ["id", "session", "version", "browser", "state", "failed", "steps", "counts", "network", "answered",
+                     "unmatched", "restore"],
+    },
     "Stats": {
         "type": "object",
         "properties": {
@@ -368,6 +549,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "properties": {"attached": {"type": "integer"}, "detached": {"type": "integer"}},
             },
             "watches": {"type": "integer"},
+            "recordings": {"type": "integer", "description": "recordings running"},
+            "replays": {"type": "integer", "description": "replays running"},
             "events": {
                 "type": "object",
                 "properties": {

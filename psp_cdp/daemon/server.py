@@ -13,7 +13,8 @@
 * Shutdown: SIGTERM or SIGINT stops accepting connections and lets requests in
   flight finish for up to :data:`GRACEFUL_SECONDS`; a capture in flight writes its
   version (store writes are whole or nothing in any case); then each watch writes what
-  changed since its last write, within another such deadline. A second signal stops at once.
+  changed since its last write, and each recording running is stopped and saved, within
+  another such deadline. A second signal stops at once.
 * The optional TCP listener (``tcp="HOST:PORT"``): TLS 1.3 only (``tls_cert`` and
   ``tls_key`` are required; there is no plain-text TCP), HTTP/1.1, served by the same
   hypercorn instance as the Unix socket (the TCP socket is its TLS bind, the Unix
@@ -53,6 +54,7 @@ from .auth import CONNECTION, Connection, Guard, peer_of
 from .browsers import Browsers
 from .cache import DEFAULT_CACHE_MIB, HotCache
 from .events import forward_store_notices
+from .recordings import Recordings
 from .sessions import DaemonSessions
 from .watches import Watches
 
@@ -405,13 +407,15 @@ async def run_daemon(
     stop = trio.Event()
     forced = False
     serving: trio.Nursery | None = None
-    stopping_watches = trio.CancelScope()
+    stopping_jobs = trio.CancelScope()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:  # until the very end
         try:
             async with trio.open_nursery() as daemon_nursery:
                 daemon = Daemon(sessions, Browsers(daemon_nursery), store_location=store_location(store), keys=keys)
                 daemon.watches = Watches(daemon_nursery, sessions, daemon.events)
                 daemon.browsers.before_detach.append(daemon.watches.before_detach)
+                daemon.recordings = Recordings(daemon_nursery, sessions, daemon.events)
+                daemon.browsers.before_detach.append(daemon.recordings.before_detach)
                 app = App(ROUTES, daemon, guard=guard)
                 daemon_nursery.start_soon(daemon.events.run, sessions.event_delta)
                 daemon_nursery.start_soon(forward_store_notices, daemon.events, sessions)
@@ -430,7 +434,7 @@ async def run_daemon(
                             print("psp: stopping now", file=sys.stderr, flush=True)
                             if serving is not None:
                                 serving.cancel_scope.cancel()
-                            stopping_watches.cancel()
+                            stopping_jobs.cancel()
 
                 daemon_nursery.start_soon(on_signals)
                 async with trio.open_nursery() as serving:
@@ -440,10 +444,12 @@ async def run_daemon(
                         print(f"listening on {tcp_url}", flush=True)
                         log.info("TCP listener %s: TLS 1.3, API keys from %s", tcp_url, keys.path if keys else "-")
                     sd_notify("READY=1")
-                # Each watch writes what changed since its last write, within the deadline.
-                stopping_watches.deadline = trio.current_time() + graceful
-                with stopping_watches:
-                    await daemon.watches.stop_all()
+                # Each watch writes what changed since its last write, each recording is saved, within the deadline.
+                stopping_jobs.deadline = trio.current_time() + graceful
+                with stopping_jobs:
+                    async with trio.open_nursery() as stopping:
+                        stopping.start_soon(daemon.watches.stop_all)
+                        stopping.start_soon(daemon.recordings.stop_all)
                 daemon_nursery.cancel_scope.cancel()  # detach every browser
         finally:
             listener.remove()

@@ -163,6 +163,11 @@ class Recorder:
     def event_count(self) -> int:
         return len(self._events)
 
+    @property
+    def exchange_count(self) -> int:
+        """Network exchanges recorded so far, finished or not."""
+        return len(self._done) + len(self._exchanges)
+
     # ---- running
 
     async def run(self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -180,6 +180,7 @@ class Sessions:
 
     def _write(self, info: SessionInfo, state: BrowserSessionState, unchanged: bool = False) -> VersionInfo:
         """Write ``state`` as the next version; with ``unchanged``, not if only its capture time differs."""
+        state.storage.SetInParent()  # as every stored state reads back: a delta compares with that
         child = diff.items(state)
         child_index = diff.index(child)
         components, origins = summarize(state), _origins(state)
