@@ -20,7 +20,7 @@ import httpx
 import pytest
 import trio
 
-from psp_cdp.cdp import CdpConnection, CdpSession, LaunchedBrowser, launch_chromium, open_cdp
+from psp_cdp.cdp import CdpConnection, LaunchedBrowser, launch_chromium, open_cdp
 from psp_cdp.client import AsyncClient, DaemonError
 from psp_cdp.daemon.schema import ref, validate
 from psp_cdp.record.session import load_recording
@@ -30,7 +30,7 @@ from .helpers import browser_context, dispose_browser_context, evaluate, wait_un
 from .site import Site
 from .test_daemon import RunningDaemon, error, stop_cleanly
 from .test_daemon_events import events
-from .test_record import User
+from .test_record import User, only_page
 
 
 @pytest.fixture(scope="module")
@@ -77,15 +77,6 @@ async def attach(http: httpx.AsyncClient, browser: LaunchedBrowser) -> str:
     attached = await http.post("/v1/browsers", json={"cdp": browser.endpoint})
     assert attached.status_code == 201, attached.text
     return str(attached.json()["id"])
-
-
-async def only_page(connection: CdpConnection, context_id: str) -> CdpSession:
-    targets = (await connection.send("Target.getTargets"))["targetInfos"]
-    pages = [t for t in targets if t["type"] == "page" and t.get("browserContextId") == context_id]
-    assert len(pages) == 1, pages
-    session = await connection.attach(pages[0]["targetId"])
-    await session.send("Page.enable")
-    return session
 
 
 _FORM = (

@@ -87,7 +87,8 @@ async def _outcome(session: CdpSession, context: BrowserContext) -> dict[str, An
     return {**json.loads(page), "order": cookies.get("order")}
 
 
-async def _page_of(connection: CdpConnection, context_id: str) -> CdpSession:
+async def only_page(connection: CdpConnection, context_id: str) -> CdpSession:
+    """The one tab of a context, attached, with the Page domain enabled."""
     targets = (await connection.send("Target.getTargets"))["targetInfos"]
     pages = [t for t in targets if t["type"] == "page" and t.get("browserContextId") == context_id]
     assert len(pages) == 1, pages
@@ -139,7 +140,7 @@ async def test_a_recorded_form_flow_replays_into_another_browser_with_the_site_d
     try:
         async with browser_context(cdp_b) as target:
             report = await replay(cdp_b, sessions, "flow", context=target.id, speed=None)
-            replayed = await _outcome(await _page_of(cdp_b, target.id), target)
+            replayed = await _outcome(await only_page(cdp_b, target.id), target)
     finally:
         site.start()
     assert not report.failed, [s.as_dict() for s in report.failed]

@@ -145,8 +145,6 @@ class Recording:
     def exchanges_so_far(self) -> int:
         if self.recorder is None:
             return self.exchanges
-        # The Recorder counts events for anyone (its on_event), but keeps no public count of network
-        # exchanges: finished ones, and those still in flight.
         return self.recorder.exchange_count
 
     def as_dict(self) -> dict[str, Any]:

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 DONE, RETRIED, FAILED = "done", "retried", "failed"
 _WORLD = "__psp_cdp_player"
 _POLL = 0.05
+#: Seconds without a request after which a mocked replay's pages are taken to be done.
+_IDLE = 0.5
 _BUTTONS = {"left": 1, "right": 2, "middle": 4}
 _FIND = "function (selectors) {" + ELEMENT_HELPERS + " return find(selectors); }"
 _VALUE = "function () { return this.isContentEditable ? this.innerHTML : this.value; }"
@@ -175,6 +177,7 @@ class Player:
         self._claimed: set[str] = set()
         self._initial: set[str] = set()  # tabs that were there before the replay began
         self._new_tab = trio.Event()
+        self._last_request = 0.0
 
     async def run(self) -> ReplayReport:
         """Restore the starting state, replay every event; the report (it lists failed steps)."""
@@ -184,6 +187,7 @@ class Player:
             async with trio.open_nursery() as nursery:
                 await self._attach(nursery)
                 await self._replay()
+                await self._settle()
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
@@ -192,6 +196,15 @@ class Player:
             self.report.answered = self.mock.answered
             self.report.unmatched = list(self.mock.unmatched)
         return self.report
+
+    async def _settle(self) -> None:
+        """With the network mocked, answer what the last steps set off: until no request came for a while."""
+        if self.mock is None:
+            return
+        self._last_request = trio.current_time()  # a request the last step sets off may not be out yet
+        with trio.move_on_after(self.timeout):
+            while trio.current_time() - self._last_request < _IDLE:
+                await trio.sleep(_IDLE - (trio.current_time() - self._last_request))
 
     # ---- tabs
 
@@ -256,6 +269,7 @@ class Player:
     async def _answer(self, nursery: trio.Nursery, session: CdpSession, events: Any) -> None:
         async for event in events:
             if event.method == "Fetch.requestPaused" and self.mock is not None:
+                self._last_request = trio.current_time()
                 nursery.start_soon(self.mock.answer, session, event.params)
             elif event.method == "Target.attachedToTarget":
                 child = self.connection.session(event.params["sessionId"], None)
