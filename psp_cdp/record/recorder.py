@@ -36,7 +36,7 @@ from typing import Any
 
 import trio
 
-from ..cdp import CdpConnection, CdpSession
+from ..cdp import CdpConnection, CdpSession, EventStream
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import Header, NetworkExchange, RecordedEvent, RecordingState
 from ..state.pages import BrowserContext, Frame
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 _BUFFER = 65536
 #: Seconds :meth:`Recorder.run` waits for response bodies still being read when it stops.
 _BODY_GRACE = 2.0
+#: Seconds :meth:`Recorder.run` waits, when it stops, for the pages' last reports.
+_FLUSH = 2.0
 _NETWORK_BUFFER = {"maxTotalBufferSize": 200 * 1024 * 1024, "maxResourceBufferSize": 50 * 1024 * 1024}
 _RECORDED_SCHEMES = ("http://", "https://")
 _HISTORY = {"historySameDocument", "historyDifferentDocument", "BackForwardCacheRestore"}
@@ -104,6 +106,7 @@ class _Target:
     requested: set[str] = field(default_factory=set)  # frames that asked to navigate
     starting: dict[str, str] = field(default_factory=dict)  # frame -> navigation type
     page_opened: bool = False  # opened by another tab: its first navigation is the page's
+    events: EventStream | None = None
 
 
 class Recorder:
@@ -196,11 +199,28 @@ class Recorder:
                         nursery.start_soon(self._follow_targets, nursery, events)
                         await stop.wait()
                         self._stopped_at = time.time() * 1000
+                        with trio.move_on_after(_FLUSH):
+                            await self._flush()
                         nursery.cancel_scope.cancel()
                 bodies.cancel_scope.deadline = trio.current_time() + _BODY_GRACE
         finally:
             with trio.CancelScope(shield=True):
                 await self._release()
+
+    async def _flush(self) -> None:
+        """Take in what the pages reported up to now.
+
+        A page reports an event through its binding on its own session: one command's
+        answer on that session comes after every report sent before it. Then each
+        session's reports are handled before the recording ends.
+        """
+        for target in list(self._targets):
+            try:
+                await target.session.send("Runtime.evaluate", {"expression": "0"})
+            except (ProtocolError, BrowserClosedError):
+                continue
+        while any(t.events is not None and t.events.statistics().buffered for t in self._targets):
+            await trio.sleep(0.01)
 
     async def _follow_targets(self, nursery: trio.Nursery, events: Any) -> None:
         async for event in events:
@@ -242,6 +262,7 @@ class Recorder:
                 await _release_waiting(session)
                 task_status.started()
                 return
+            target.events = events
             self._targets.append(target)
             task_status.started()
             async with trio.open_nursery() as children:
