@@ -330,3 +330,26 @@ async def test_a_state_without_storage_saved_twice_by_one_sessions_object_reads_
     second.recording.start_time = 5
     await sessions.save("flow", second)
     assert (await sessions.load("flow"))[1].recording.start_time == 5
+
+
+async def test_navigations_the_browser_made_are_replayed_and_those_the_page_made_are_awaited(
+    cdp: CdpConnection, cdp_b: CdpConnection, site: Site, tmp_path: Any
+) -> None:
+    sessions = Sessions(open_store(str(tmp_path / "store")))
+    async with browser_context(cdp) as context:
+        tab = await context.new_page(site.url(path="/popup"))
+        async with recording(cdp, sessions, "goto", context.id) as recorded:
+            await navigate(tab, site.url(path="/flow"))  # Page.navigate: what an agent's goto does
+            await User(tab).click("#name")
+            await User(tab).type("Cy")
+    navigations = [json.loads(e.data.data) for e in recorded["state"].recording.events if e.type == "navigate"]
+    assert navigations == [{"url": site.url(path="/flow"), "kind": "document", "initiator": "browser"}]
+    site.stop()
+    try:
+        async with browser_context(cdp_b) as target:
+            report = await replay(cdp_b, sessions, "goto", context=target.id, speed=None)
+            page = await only_page(cdp_b, target.id)
+            assert await evaluate(page, "location.pathname + ' ' + document.querySelector('#name').value") == "/flow Cy"
+    finally:
+        site.start()
+    assert not report.failed, [s.as_dict() for s in report.failed]

@@ -400,10 +400,10 @@ class Player:
 
     async def _navigate(self, tab: _Tab, data: dict[str, Any]) -> str:
         url = data.get("url", "")
-        if data.get("initiator") == "browser" and await self._current_url(tab) != url or data.get("kind") == "reload":
+        if data.get("initiator") == "browser":
             if data.get("kind") == "reload":
                 await tab.session.send("Page.reload")
-            else:
+            elif await self._current_url(tab) != url:
                 result = await tab.session.send("Page.navigate", {"url": url})
                 if result.get("errorText"):
                     raise _Failed(f"cannot open {url}: {result['errorText']}")
