@@ -12,6 +12,7 @@ import trio
 
 from psp_cdp.cdp import CdpConnection, CdpSession
 from psp_cdp.record.player import DONE, FAILED, Player
+from psp_cdp.record.script import WORLD
 from psp_cdp.record.session import load_recording, record, replay
 from psp_cdp.snapshot.model import BrowserSessionState
 from psp_cdp.store import Sessions, open_store
@@ -153,8 +154,13 @@ async def test_replay_reports_a_step_whose_element_is_gone_and_fails(cdp: CdpCon
     sessions = Sessions(open_store(str(tmp_path / "store")))
     async with browser_context(cdp) as context:
         tab = await context.new_page(site.url(path="/flow"))
-        async with recording(cdp, sessions, "gone", context.id, network=False):
+        async with recording(cdp, sessions, "gone", context.id, network=False, dom=True):
             await User(tab).click("#name")
+        # Stopped, the recorder's script stays in the page and does nothing.
+        frame = (await tab.send("Page.getFrameTree"))["frameTree"]["frame"]["id"]
+        world = await tab.send("Page.createIsolatedWorld", {"frameId": frame, "worldName": WORLD})
+        quiet = await tab.send("Runtime.evaluate", {"expression": "String(globalThis.__pspRecording)", "contextId": world["executionContextId"]})
+        assert quiet["result"]["value"] == "null"
         _, _, state = await load_recording(sessions, "gone")
         click = next(e for e in state.recording.events if e.type == "click")
         del click.element.selectors[:]

@@ -18,9 +18,10 @@ out-of-process iframe (auto-attached the same way), it:
   already hold (``Page.getResourceTree`` / ``getResourceContent``), so that a replay
   with the network mocked can load those pages too.
 
-Stopping (:meth:`Recorder.run` returns once ``stop`` is set) waits a little for bodies
-still being read, removes the binding and detaches from every target, leaving the
-browser as it was apart from the inert script in pages that stay open.
+Stopping (:meth:`Recorder.run` returns once ``stop`` is set) takes in the pages' last
+reports, waits a little for bodies still being read, switches the script off in every
+frame (its listeners stay, doing nothing, until the document goes), removes the binding
+and detaches from every target.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from ..cdp import CdpConnection, CdpSession, EventStream
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import Header, NetworkExchange, RecordedEvent, RecordingState
 from ..state.pages import BrowserContext, Frame
-from .script import BINDING, WORLD, recorder_script
+from .script import BINDING, SWITCH_OFF, WORLD, recorder_script
 
 __all__ = ["Recorder", "json_event"]
 
@@ -485,15 +486,18 @@ class Recorder:
                     self._done.append(message)
 
     async def _release(self) -> None:
+        # Before auto-attaching ends: that detaches the sessions it made.
+        for target in self._targets:
+            try:
+                await _switch_off(target.session)
+                await target.session.send("Runtime.removeBinding", {"name": BINDING})
+            except (ProtocolError, BrowserClosedError):
+                pass
         try:
             await self.connection.send("Target.setAutoAttach", {"autoAttach": False, "waitForDebuggerOnStart": False, "flatten": True})
         except (ProtocolError, BrowserClosedError):
             pass
         for target in self._targets:
-            try:
-                await target.session.send("Runtime.removeBinding", {"name": BINDING})
-            except (ProtocolError, BrowserClosedError):
-                pass
             await target.session.detach()
 
 
@@ -539,6 +543,19 @@ async def _fetched(session: CdpSession, frame: dict[str, Any], resource: dict[st
     )
     message.response_headers.extend(Header(name=name, value=value) for name, value in answer["headers"])
     return message
+
+
+async def _switch_off(session: CdpSession) -> None:
+    """Quiet the script in every frame of the session: it stays in the documents, doing nothing."""
+    stack = [(await session.send("Page.getFrameTree"))["frameTree"]]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.get("childFrames", []))
+        try:
+            world = await session.send("Page.createIsolatedWorld", {"frameId": node["frame"]["id"], "worldName": WORLD})
+            await session.send("Runtime.evaluate", {"expression": SWITCH_OFF, "contextId": world["executionContextId"]})
+        except ProtocolError:
+            continue  # a frame of another process, or gone
 
 
 def _in_order(events: list[RecordedEvent]) -> list[RecordedEvent]:

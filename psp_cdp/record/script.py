@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..state.dom import ELEMENT_HELPERS
 
-__all__ = ["BINDING", "WORLD", "recorder_script"]
+__all__ = ["BINDING", "SWITCH_OFF", "WORLD", "recorder_script"]
 
 #: The isolated world the script runs in and the binding it reports through.
 WORLD = "__psp_cdp_recorder"
@@ -150,11 +150,16 @@ _SCRIPT = r"""
         report("mutation", null, {records, truncated: mutations.length > MAX_RECORDS}, time);
       });
       observer.observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+      globalThis.__pspObserver = observer;
     };
     observe();
   }
 })();
 """
+
+
+#: Run in the recorder's world of a frame when the recording ends: its listeners go quiet.
+SWITCH_OFF = "globalThis.__pspRecording = null; if (globalThis.__pspObserver) globalThis.__pspObserver.disconnect();"
 
 
 def recorder_script(*, dom: bool, token: str) -> str:

@@ -327,7 +327,7 @@ class StubPage:
     def document(self, url: str) -> bytes:
         title = self.titles.get(url, "")
         escaped = title.replace("&", "&amp;").replace("<", "&lt;")
-        return f"<!doctype html><html><head><meta charset=utf-8><title>{escaped}</title></head><body></body></html>".encode(
+        return f"<!doctype html><html><head><meta charset=utf-8><link rel=icon href=data:,><title>{escaped}</title></head><body></body></html>".encode(
             "utf-8", "surrogatepass"
         )
 
