@@ -31,6 +31,7 @@ from ..state.engine import restore_state
 from ..state.pages import BrowserContext
 from ..state.registry import RestoreReport
 from .mock import MockNetwork, Unmatched
+from .recorder import release_waiting as _resume
 
 __all__ = ["DONE", "FAILED", "RETRIED", "Player", "ReplayReport", "Step"]
 
@@ -566,10 +567,3 @@ class Player:
             await self._call_on(tab, object_id, _SET_CHECKED, bool(data.get("checked")))
             return "the checked state differed from the recording; set it"
         return await self._value(tab, object_id, data.get("value", ""))
-
-
-async def _resume(session: CdpSession) -> None:
-    try:
-        await session.send("Runtime.runIfWaitingForDebugger")
-    except (ProtocolError, BrowserClosedError):
-        pass

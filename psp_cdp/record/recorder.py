@@ -43,7 +43,7 @@ from ..snapshot.model import Header, NetworkExchange, RecordedEvent, RecordingSt
 from ..state.pages import BrowserContext, Frame
 from .script import BINDING, SWITCH_OFF, WORLD, recorder_script
 
-__all__ = ["Recorder", "json_event"]
+__all__ = ["Recorder", "json_event", "release_waiting"]
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class Recorder:
         info = params.get("targetInfo", {})
         session = self.connection.session(params["sessionId"], info.get("targetId"))
         if info.get("type") != "page" or not self.context.owns(info):
-            await _release_waiting(session)
+            await release_waiting(session)
             await session.detach()
             return
         target_id = info["targetId"]
@@ -260,7 +260,7 @@ class Recorder:
                 await self._set_up(target, initial)
             except (ProtocolError, BrowserClosedError) as exc:
                 log.debug("cannot record %s: %s", session, exc)
-                await _release_waiting(session)
+                await release_waiting(session)
                 task_status.started()
                 return
             target.events = events
@@ -322,7 +322,7 @@ class Recorder:
             if info.get("type") == "iframe":
                 await nursery.start(self._follow, _Target(child, target.tab), False)
             else:
-                await _release_waiting(child)
+                await release_waiting(child)
                 await child.detach()
 
     def _navigated(self, target: _Target, frame: dict[str, Any], kind: str) -> None:
@@ -567,7 +567,8 @@ def _in_order(events: list[RecordedEvent]) -> list[RecordedEvent]:
     return ordered
 
 
-async def _release_waiting(session: CdpSession) -> None:
+async def release_waiting(session: CdpSession) -> None:
+    """Let a target paused at its start (``waitForDebuggerOnStart``) run; gone targets are fine."""
     try:
         await session.send("Runtime.runIfWaitingForDebugger")
     except (ProtocolError, BrowserClosedError):
