@@ -43,8 +43,6 @@ async def record(
     state = await capture_state(connection, context=context)
     browser_context = await BrowserContext.resolve(connection, context)
     tabs = [tab.target_id for tab in state.history.tabs]
-    for tab in state.history.tabs:
-        tab.target_id = ""  # of this browser only
     recorder = Recorder(connection, browser_context, tabs=tabs, network=network, dom=dom, on_event=on_event)
     async with trio.open_nursery() as nursery:
         await nursery.start(recorder.run, stop)
