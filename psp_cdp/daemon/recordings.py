@@ -28,7 +28,6 @@ settings belong to a connection, so two of them sharing one would undo each othe
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
@@ -38,7 +37,8 @@ from typing import Any
 import trio
 
 from ..cdp import CdpConnection, leaf_errors, open_cdp
-from ..errors import BrowserClosedError, PspError
+from ..errors import BrowserClosedError, PspError, StateError
+from ..record.events import event_data
 from ..record.player import Player, ReplayReport, Step
 from ..record.recorder import Recorder
 from ..record.session import record
@@ -60,12 +60,10 @@ KEEP = 100
 
 def event_dict(event: RecordedEvent) -> dict[str, Any]:
     """A recorded event as JSON: its ``data`` as an object (docs/recording.md lists its fields)."""
-    data: Any = {}
-    if event.data.encoding == "json" and event.data.data:
-        try:
-            data = json.loads(event.data.data.decode("utf-8", "surrogatepass"))
-        except ValueError:
-            data = {}
+    try:
+        data = event_data(event)
+    except StateError:
+        data = {}
     return {
         "type": event.type,
         "timestamp": round(event.timestamp, 3),

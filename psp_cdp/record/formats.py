@@ -86,7 +86,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -95,12 +94,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import StateError
+from .events import body_bytes, event_data, json_event
 from ..snapshot.model import (
     Header,
     NetworkExchange,
     RecordedEvent,
     RecordingState,
-    SerializedValue,
 )
 
 __all__ = ["from_har", "from_user_flow", "har_start_time", "to_har", "to_user_flow"]
@@ -169,15 +168,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _event_data(event: RecordedEvent, index: int) -> dict[str, Any]:
     """The JSON object an event's ``data`` holds ({} when it has none)."""
-    if not event.data.data:
-        return {}
     try:
-        value = json.loads(event.data.data.decode("utf-8", "surrogatepass"))
-    except (UnicodeDecodeError, ValueError):
-        raise StateError(f"event {index} ({event.type}): its data is not JSON") from None
-    if not isinstance(value, dict):
-        raise StateError(f"event {index} ({event.type}): its data is not a JSON object")
-    return value
+        return event_data(event)
+    except StateError as exc:
+        raise StateError(f"event {index} ({event.type}): {exc}") from None
 
 
 def _string(data: dict[str, Any], name: str) -> str:
@@ -571,12 +565,7 @@ class _FlowReader:
     def event(
         self, event_type: str, data: dict[str, Any], tab: int, frame: Sequence[int] = (), selectors: Sequence[str] = ()
     ) -> None:
-        event = RecordedEvent(type=event_type, timestamp=len(self.events) * STEP_INTERVAL, tab=tab, frame=list(frame))
-        event.data.CopyFrom(SerializedValue(encoding="json", data=json.dumps(data, allow_nan=False).encode("ascii")))
-        if selectors:
-            event.element.selectors.extend(selectors)
-            event.target = selectors[0]
-        self.events.append(event)
+        self.events.append(json_event(event_type, len(self.events) * STEP_INTERVAL, data, tab=tab, frame=frame, selectors=selectors))
 
     # -- step fields
 
@@ -894,9 +883,7 @@ def _read_headers(data: dict[str, Any], what: str) -> list[Header]:
 
 
 def _decode_text(text: str, encoding: Any) -> bytes:
-    if encoding == "base64":
-        return base64.b64decode(text)
-    return text.encode("utf-8", "surrogatepass")
+    return body_bytes(text, encoding == "base64")
 
 
 def _request_body(request: dict[str, Any]) -> bytes:

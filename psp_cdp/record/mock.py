@@ -21,6 +21,7 @@ from typing import Any
 from ..cdp import CdpSession
 from ..errors import BrowserClosedError, ProtocolError
 from ..snapshot.model import NetworkExchange
+from .events import posted_body
 
 __all__ = ["MockNetwork", "Unmatched"]
 
@@ -78,7 +79,7 @@ class MockNetwork:
     async def answer(self, session: CdpSession, paused: dict[str, Any]) -> None:
         """Answer one ``Fetch.requestPaused`` of ``session`` from the recording."""
         request = paused["request"]
-        exchange = self.match(request["method"], request["url"] + request.get("urlFragment", ""), _body(request))
+        exchange = self.match(request["method"], request["url"] + request.get("urlFragment", ""), posted_body(request))
         try:
             if exchange is None:
                 self.unmatched.append(Unmatched(request["method"], request["url"]))
@@ -103,9 +104,3 @@ class MockNetwork:
         except (ProtocolError, BrowserClosedError):
             pass  # the request was cancelled, or its page went away
 
-
-def _body(request: dict[str, Any]) -> bytes:
-    entries = request.get("postDataEntries")
-    if entries:
-        return b"".join(base64.b64decode(e.get("bytes", "")) for e in entries)
-    return request.get("postData", "").encode("utf-8", "surrogatepass")

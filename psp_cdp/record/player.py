@@ -15,7 +15,6 @@ its first request, and is told apart from the tabs that were there.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from ..state.dom import ELEMENT_HELPERS
 from ..state.engine import restore_state
 from ..state.pages import BrowserContext
 from ..state.registry import RestoreReport
+from .events import event_data
 from .mock import MockNetwork, Unmatched
 from .recorder import release_waiting as _resume
 
@@ -350,7 +350,7 @@ class Player:
 
     async def _dispatch(self, event: RecordedEvent) -> str:
         """Replay one event; a reason when it needed a retry, else an empty string."""
-        data = json.loads(event.data.data or b"{}") if event.data.encoding == "json" else {}
+        data = event_data(event)
         kind = event.type
         if kind == "tab_open":
             if data.get("opener") is not None:

@@ -26,7 +26,6 @@ and detaches from every target.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import secrets
@@ -41,9 +40,10 @@ from ..cdp import CdpConnection, CdpSession, EventStream
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import Header, NetworkExchange, RecordedEvent, RecordingState
 from ..state.pages import BrowserContext, Frame
+from .events import body_bytes, json_event, posted_body
 from .script import BINDING, SWITCH_OFF, WORLD, recorder_script
 
-__all__ = ["Recorder", "json_event", "release_waiting"]
+__all__ = ["Recorder", "release_waiting"]
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +71,6 @@ _NETWORK_EVENTS = (
     "Network.loadingFinished",
     "Network.loadingFailed",
 )
-
-
-def json_event(type_: str, timestamp: float, data: dict[str, Any], *, tab: int = 0, frame: list[int] | None = None,
-               selectors: list[str] | None = None) -> RecordedEvent:
-    """A :class:`RecordedEvent` with ``data`` in the ``json`` encoding."""
-    event = RecordedEvent(type=type_, timestamp=timestamp, tab=tab, frame=frame or [])
-    if selectors:
-        event.element.selectors.extend(selectors)
-        event.target = selectors[0]
-    event.data.encoding = "json"
-    event.data.data = json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass")
-    return event
 
 
 def _headers(raw: dict[str, Any] | None) -> list[Header]:
@@ -346,8 +334,8 @@ class Recorder:
     def _from_page(self, target: _Target, payload: str) -> None:
         raw = json.loads(payload)
         timestamp = max(0.0, float(raw["time"]) - self.start_time)
-        event = json_event(raw["type"], timestamp, raw.get("data") or {}, tab=target.tab, frame=raw.get("frame") or [],
-                           selectors=raw.get("selectors") or [])
+        event = json_event(raw["type"], timestamp, raw.get("data") or {}, tab=target.tab, frame=raw.get("frame") or (),
+                           selectors=raw.get("selectors") or ())
         self._add(event)
 
     def _add(self, event: RecordedEvent) -> None:
@@ -380,12 +368,8 @@ class Recorder:
                 resource_type=params.get("type", ""),
             )
             message.request_headers.extend(_headers(request.get("headers")))
-            entries = request.get("postDataEntries")
-            if entries:
-                message.request_body = b"".join(base64.b64decode(e.get("bytes", "")) for e in entries)
-            elif request.get("postData"):
-                message.request_body = request["postData"].encode("utf-8", "surrogatepass")
-            elif request.get("hasPostData"):
+            message.request_body = posted_body(request)
+            if not message.request_body and request.get("hasPostData"):
                 nursery.start_soon(self._read_post_data, session, params["requestId"], message)
             self._exchanges[key] = _Exchange(message, params["timestamp"], self._early_headers.pop(key, None))
             return
@@ -447,16 +431,14 @@ class Recorder:
             bodiless = 300 <= message.status < 400 or message.status in (204, 304) or message.method == "HEAD"
             message.body_missing = not bodiless
             return
-        body = result.get("body", "")
-        message.response_body = base64.b64decode(body) if result.get("base64Encoded") else body.encode("utf-8", "surrogatepass")
+        message.response_body = body_bytes(result.get("body", ""), bool(result.get("base64Encoded")))
 
     async def _read_post_data(self, session: CdpSession, request_id: str, message: NetworkExchange) -> None:
         try:
             result = await session.send("Network.getRequestPostData", {"requestId": request_id})
         except (ProtocolError, BrowserClosedError):
             return
-        data = result.get("postData", "")
-        message.request_body = base64.b64decode(data) if result.get("base64Encoded") else data.encode("utf-8", "surrogatepass")
+        message.request_body = body_bytes(result.get("postData", ""), bool(result.get("base64Encoded")))
 
     async def _page_resources(self, target: _Target) -> None:
         """The resources the tab's frames already show, as exchanges at time 0.
@@ -506,11 +488,10 @@ async def _cached(session: CdpSession, frame: dict[str, Any], resource: dict[str
         content = await session.send("Page.getResourceContent", {"frameId": frame["id"], "url": resource["url"]})
     except ProtocolError:
         return None
-    body = content.get("content", "")
     message = NetworkExchange(
         method="GET", url=resource["url"], status=200, status_text="OK",
         resource_type=resource.get("type", ""), mime_type=resource.get("mimeType", ""),
-        response_body=base64.b64decode(body) if content.get("base64Encoded") else body.encode("utf-8", "surrogatepass"),
+        response_body=body_bytes(content.get("content", ""), bool(content.get("base64Encoded"))),
     )
     textual = not content.get("base64Encoded")
     content_type = message.mime_type + ("; charset=utf-8" if textual and message.mime_type else "")
@@ -539,7 +520,7 @@ async def _fetched(session: CdpSession, frame: dict[str, Any], resource: dict[st
     message = NetworkExchange(
         method="GET", url=resource["url"], status=int(answer["status"]), status_text=answer["statusText"],
         resource_type=resource.get("type", ""), mime_type=resource.get("mimeType", ""),
-        response_body=base64.b64decode(answer["body"]),
+        response_body=body_bytes(answer["body"], True),
     )
     message.response_headers.extend(Header(name=name, value=value) for name, value in answer["headers"])
     return message
