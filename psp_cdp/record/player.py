@@ -285,34 +285,33 @@ class Player:
         if tab is not None:
             return tab
         # A recording with no starting tab (one imported from a user flow): use a blank tab.
-        for target_id, session in self._attached.items():
-            if target_id in self._initial and target_id not in self._claimed:
-                self._claimed.add(target_id)
-                tab = self._tabs[index] = _Tab(target_id, session)
-                return tab
-        return await self._open_tab(index)
+        blank = self._unclaimed(initial=True)
+        return self._claim(index, blank) if blank is not None else await self._open_tab(index)
 
-    async def _open_tab(self, index: int) -> _Tab:
-        target_id = await self.context.new_tab()
-        with trio.fail_after(self.timeout):
-            while target_id not in self._attached:
-                self._new_tab = trio.Event()
-                await self._new_tab.wait()
+    def _unclaimed(self, *, initial: bool) -> str | None:
+        """A tab nobody replays into yet: one there before the replay began, or one opened since."""
+        return next((t for t in self._attached if t not in self._claimed and (t in self._initial) == initial), None)
+
+    def _claim(self, index: int, target_id: str) -> _Tab:
         self._claimed.add(target_id)
         tab = self._tabs[index] = _Tab(target_id, self._attached[target_id])
         return tab
 
-    async def _opened_by_page(self, index: int) -> _Tab:
+    async def _wait_for_tab(self, found: Callable[[], str | None], what: str) -> str:
         with trio.move_on_after(self.timeout):
-            while True:
-                for target_id, session in self._attached.items():
-                    if target_id not in self._claimed and target_id not in self._initial:
-                        self._claimed.add(target_id)
-                        tab = self._tabs[index] = _Tab(target_id, session)
-                        return tab
+            while (target_id := found()) is None:
                 self._new_tab = trio.Event()
                 await self._new_tab.wait()
-        raise _Failed(f"no tab opened within {self.timeout:g}s")
+            return target_id
+        raise _Failed(f"{what} within {self.timeout:g}s")
+
+    async def _open_tab(self, index: int) -> _Tab:
+        target_id = await self.context.new_tab()
+        await self._wait_for_tab(lambda: target_id if target_id in self._attached else None, "the new tab did not attach")
+        return self._claim(index, target_id)
+
+    async def _opened_by_page(self, index: int) -> _Tab:
+        return self._claim(index, await self._wait_for_tab(lambda: self._unclaimed(initial=False), "no tab opened"))
 
     async def _release(self) -> None:
         try:
@@ -370,7 +369,7 @@ class Player:
             await self._key(tab, "keyUp", data)
             return ""
         if kind == "scroll" and not event.element.selectors:
-            await self._call_in_frame(tab, list(event.frame), _SCROLL, data.get("x", 0), data.get("y", 0))
+            await self._call(tab, _SCROLL, data.get("x", 0), data.get("y", 0), world=await self._world(tab, list(event.frame)))
             return ""
         element, late = await self._element(tab, event)
         retried = f"the element appeared after {late:.1f}s" if late else ""
@@ -451,31 +450,32 @@ class Player:
 
     async def _find(self, tab: _Tab, path: list[int], selectors: list[str]) -> str | None:
         try:
-            world = await self._world(tab, path)
-            result = await tab.session.send("Runtime.callFunctionOn", {
-                "functionDeclaration": _FIND, "executionContextId": world, "arguments": [{"value": selectors}]})
+            found = await self._call(tab, _FIND, selectors, world=await self._world(tab, path), by_value=False)
         except _Failed:
             return None
         except ProtocolError:
             tab.worlds.clear()  # the document went away meanwhile
             return None
-        value = result.get("result", {})
-        return value.get("objectId") if value.get("subtype") != "null" else None
+        return found.get("objectId") if found.get("subtype") != "null" else None
 
     async def _call_on(self, tab: _Tab, object_id: str, declaration: str, *args: Any) -> Any:
-        result = await tab.session.send("Runtime.callFunctionOn", {
-            "functionDeclaration": declaration, "objectId": object_id, "returnByValue": True,
-            "arguments": [{"value": a} for a in args]})
+        """Call ``declaration`` with the element as ``this``; its value."""
+        return await self._call(tab, declaration, *args, object_id=object_id)
+
+    async def _call(self, tab: _Tab, declaration: str, *args: Any, object_id: str | None = None, world: int | None = None,
+                    by_value: bool = True) -> Any:
+        """``Runtime.callFunctionOn`` on an element or in a world: the value (``by_value``) or the remote object."""
+        params: dict[str, Any] = {"functionDeclaration": declaration, "returnByValue": by_value,
+                                  "arguments": [{"value": a} for a in args]}
+        if object_id is not None:
+            params["objectId"] = object_id
+        else:
+            params["executionContextId"] = world
+        result = await tab.session.send("Runtime.callFunctionOn", params)
         if result.get("exceptionDetails"):
             raise _Failed(result["exceptionDetails"].get("exception", {}).get("description", "script failed").splitlines()[0])
-        return result.get("result", {}).get("value")
-
-    async def _call_in_frame(self, tab: _Tab, path: list[int], declaration: str, *args: Any) -> Any:
-        world = await self._world(tab, path)
-        result = await tab.session.send("Runtime.callFunctionOn", {
-            "functionDeclaration": declaration, "executionContextId": world, "returnByValue": True,
-            "arguments": [{"value": a} for a in args]})
-        return result.get("result", {}).get("value")
+        remote = result.get("result", {})
+        return remote.get("value") if by_value else remote
 
     async def _point(self, tab: _Tab, object_id: str, x: Any, y: Any, *, absolute: bool = False) -> tuple[float, float]:
         """Where to point at the element: the recorded offset (or point) when it falls inside it, else its center."""
