@@ -690,18 +690,32 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     async with open_cdp(args.cdp) as connection:
         report = await replay_session(
             connection, _sessions(args), args.ref, context=args.context, speed=speed, network=args.network,
-            timeout=args.timeout, on_step=on_step,
+            timeout=args.timeout, ignore_fields=args.ignore_field or (), on_step=on_step,
         )
     if args.json:
         _print_json(report.as_dict())
     else:
         counts = report.counts()
-        print(f"replayed {len(report.steps)} step(s): {counts['done']} done, {counts['retried']} retried, {counts['failed']} failed")
+        print(f"replayed {len(report.steps)} step(s): {counts['done']} done, {counts['retried']} retried, "
+              f"{counts['skipped']} skipped, {counts['failed']} failed")
         if report.network == "mock":
-            print(f"network: {report.answered} request(s) answered from the recording, {len(report.unmatched)} unmatched (404)")
+            print(f"network: {report.answered} request(s) answered from the recording, {len(report.fallbacks)} by a fallback, "
+                  f"{len(report.unmatched)} unmatched (404)")
+            for fallback in report.fallbacks:
+                print(f"  fallback: {fallback.method} {fallback.url} ({fallback.how})")
             for unmatched in report.unmatched:
                 print(f"  unmatched: {unmatched.method} {unmatched.url}")
-    return 1 if report.failed else 0
+        if not report.compared:
+            print("the recording has no end state to compare with")
+        elif report.as_recorded:
+            print("ended as recorded")
+        else:
+            print(f"ended differently ({len(report.differences)} difference(s)):")
+            for difference in report.differences:
+                print(f"  {difference}")
+    if report.failed or (args.strict and report.compared and report.differences):
+        return 1
+    return 0
 
 
 async def cmd_keys_list(args: argparse.Namespace) -> int:
@@ -920,7 +934,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="print each event as it is recorded")
     versioning(p)
 
-    p = command("replay", cmd_replay, "restore a recording's starting state and replay its events; exit 1 if a step failed")
+    p = command("replay", cmd_replay, "restore a recording's starting state and replay its events; exit 1 if a step failed "
+                                      "(with --strict, also if it ended otherwise than recorded)")
     p.add_argument("ref", metavar="NAME[@VERSION]", help="session name or id (default: its newest recording)")
     p.add_argument("--cdp", required=True, metavar="URL", help=cdp_help)
     p.add_argument("--context", metavar="default|new|ID", help="target context (default: the default context)")
@@ -931,6 +946,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--network", choices=("mock", "live"), default="mock",
                    help="mock: answer every request from the recording (the default); live: use the network")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="wait this long for an element or a page (default 10)")
+    p.add_argument("--ignore-field", action="append", metavar="NAME",
+                   help="with the network mocked, also match requests whose query, JSON or form body differs only in "
+                        "this field (timestamps, nonces; repeatable); such answers are listed")
+    p.add_argument("--strict", action="store_true", help="exit 1 when the replay ended otherwise than recorded")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = command("log", cmd_log, "list the versions of a session")

@@ -430,12 +430,15 @@ class _Handler(BaseHTTPRequestHandler):
             "<option value=team>Team</option></select>"
             '<label><input type=checkbox id=terms name=terms> Accept the terms</label>'
             '<textarea id=notes name=notes aria-label="Notes"></textarea>'
+            '<label for=avatar>Picture</label><input type=file id=avatar name=avatar>'
             '<button id=send type=button>Send</button>'
             '<p id=answer></p><a id=next href="/flow/done" hidden>Continue</a>'
             "<script>"
             "document.querySelector('#send').addEventListener('click', async () => {"
+            "  const picked = document.querySelector('#avatar').files[0];"
             "  const form = {name: document.querySelector('#name').value, plan: document.querySelector('#plan').value,"
-            "    terms: document.querySelector('#terms').checked, notes: document.querySelector('#notes').value};"
+            "    terms: document.querySelector('#terms').checked, notes: document.querySelector('#notes').value,"
+            "    file: picked ? {name: picked.name, type: picked.type, text: await picked.text()} : null};"
             "  const response = await fetch('/api/flow', {method: 'POST', headers: {'Content-Type': 'application/json'},"
             "    body: JSON.stringify(form)});"
             "  const answer = await response.json();"
@@ -484,6 +487,7 @@ class _Handler(BaseHTTPRequestHandler):
             "plan": form.get("plan"),
             "terms": form.get("terms"),
             "notes": form.get("notes"),
+            "file": form.get("file"),
             "order": order,
         }
         self._json(200, answer, [("Set-Cookie", f"order={order}; Path=/")])

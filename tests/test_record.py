@@ -76,14 +76,17 @@ async def recording(connection: CdpConnection, sessions: Sessions, name: str, co
         stop.set()
 
 
+#: What the flow leaves in its page, as JSON text: the page, what it shows, its storage.
+OUTCOME = (
+    "JSON.stringify({url: location.pathname, summary: document.querySelector('#summary')?.textContent,"
+    " comment: document.querySelector('#comment')?.value, answer: localStorage.getItem('answer'),"
+    " saved: sessionStorage.getItem('comment')})"
+)
+
+
 async def _outcome(session: CdpSession, context: BrowserContext) -> dict[str, Any]:
     """What the flow leaves behind: the page, its storage and the order cookie."""
-    page = await evaluate(
-        session,
-        "JSON.stringify({url: location.pathname, summary: document.querySelector('#summary')?.textContent,"
-        " comment: document.querySelector('#comment')?.value, answer: localStorage.getItem('answer'),"
-        " saved: sessionStorage.getItem('comment')})",
-    )
+    page = await evaluate(session, OUTCOME)
     cookies = {c["name"]: c["value"] for c in await context.cookies()}
     return {**json.loads(page), "order": cookies.get("order")}
 
@@ -311,7 +314,8 @@ async def test_psp_record_and_replay_from_the_command_line(
     replayed = psp("replay", "cli", "--cdp", chromium_b.endpoint, "--context", "new", "--max", store=store)
     lines = replayed.stdout.splitlines()
     assert any(line.split()[2:4] == ["click", "#name"] and line.endswith("done") for line in lines), replayed.stdout
-    assert lines[-1].startswith("network: ") and "answered from the recording" in lines[-1]
+    assert lines[-2].startswith("network: ") and "answered from the recording" in lines[-2]
+    assert lines[-1] == "ended as recorded"
     report = json.loads(psp("replay", "cli", "--cdp", chromium_b.endpoint, "--context", "new", "--speed", "3", "--json", store=store).stdout)
     assert report["counts"]["failed"] == 0 and report["network"] == "mock"
 

@@ -15,13 +15,13 @@ from typing import Any
 from ..errors import StateError
 from ..snapshot.model import RecordedEvent
 
-__all__ = ["body_bytes", "event_data", "json_event", "posted_body"]
+__all__ = ["body_bytes", "event_data", "json_event", "loads_document", "posted_body"]
 
 
 def json_event(type_: str, timestamp: float, data: dict[str, Any], *, tab: int = 0, frame: Sequence[int] = (),
-               selectors: Sequence[str] = ()) -> RecordedEvent:
+               selectors: Sequence[str] = (), document: int = 0) -> RecordedEvent:
     """A :class:`RecordedEvent` with ``data`` in the ``json`` encoding (NaN and infinities refused)."""
-    event = RecordedEvent(type=type_, timestamp=timestamp, tab=tab, frame=list(frame))
+    event = RecordedEvent(type=type_, timestamp=timestamp, tab=tab, frame=list(frame), document=document)
     if selectors:
         event.element.selectors.extend(selectors)
         event.target = selectors[0]
@@ -43,6 +43,15 @@ def event_data(event: RecordedEvent) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StateError("its data is not a JSON object")
     return value
+
+
+def loads_document(url: str) -> bool:
+    """Whether a main-frame navigation to ``url`` counts as a new document of its tab.
+
+    A tab's initial empty document (``about:blank``) is not counted: whether it is
+    reported depends on how the tab was opened, not on what the user did.
+    """
+    return not url.startswith(("about:blank", "about:srcdoc"))
 
 
 def body_bytes(text: str, base64_encoded: bool) -> bytes:

@@ -6,7 +6,10 @@ divided by the speed (``speed=None``: each as soon as the one before is done), f
 its element again by the first of its selectors that matches exactly one element; an
 element that is not there yet is waited for (``timeout``). docs/recording.md says what
 each event type does. Each event becomes a :class:`Step`: done, retried (it worked on a
-later try, or the page needed correcting) or failed (with the reason).
+later try, or the page needed correcting), skipped (its document was replaced by a
+navigation the recording itself shows, earlier than recorded) or failed (with the reason).
+Once the events are replayed, the end state of each tab and the cookies are compared with
+the recorded ones (:mod:`.outcome`): the report's ``differences``.
 
 The player attaches to the context's tabs at the browser level with
 ``waitForDebuggerOnStart``, so a tab the page opens is answered from the recording from
@@ -16,7 +19,7 @@ its first request, and is told apart from the tabs that were there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,20 +27,25 @@ import trio
 
 from ..cdp import CdpConnection, CdpSession
 from ..errors import BrowserClosedError, ProtocolError, StateError
-from ..snapshot.model import BrowserSessionState, RecordedEvent
+from ..snapshot.model import BrowserSessionState, RecordedEvent, TabEndState
 from ..state.dom import ELEMENT_HELPERS
 from ..state.engine import restore_state
 from ..state.pages import BrowserContext
 from ..state.registry import RestoreReport
-from .events import event_data
-from .mock import MockNetwork, Unmatched
+from .events import event_data, loads_document
+from .mock import Fallback, MockNetwork, Unmatched
+from .outcome import cookie_digests, differences, read_end_state
 from .recorder import release_waiting as _resume
 
-__all__ = ["DONE", "FAILED", "RETRIED", "Player", "ReplayReport", "Step"]
+__all__ = ["DONE", "FAILED", "RETRIED", "SKIPPED", "Player", "ReplayReport", "Step"]
 
 log = logging.getLogger(__name__)
 
-DONE, RETRIED, FAILED = "done", "retried", "failed"
+DONE, RETRIED, SKIPPED, FAILED = "done", "retried", "skipped", "failed"
+#: Value changes the replay makes itself (automation, a script, the browser with no key, a
+#: change found before a click): setting them is the step, not a correction. Only a value a
+#: replayed key press should have typed ("key", and recordings that do not say) is corrected.
+_SET_BY_STEP = {"user", "script", "sync"}
 _WORLD = "__psp_cdp_player"
 _POLL = 0.05
 #: Seconds without a request after which a mocked replay's pages are taken to be done.
@@ -54,6 +62,23 @@ _SET_VALUE = r"""function (value) {
   fire("input"); fire("change");
 }"""
 _CHECKED = "function () { return this.checked; }"
+#: Gives a file input the recorded files (bytes in base64), unless it holds files of the same names, types and sizes.
+_SET_FILES = r"""function (files) {
+  const key = (list) => Array.from(list, (f) => [f.name, f.type, f.size].join("\0")).join("\n");
+  const wanted = files.map((f) => ({name: f.name, type: f.type, size: f.size}));
+  if (key(this.files || []) === key(wanted)) return false;
+  const transfer = new DataTransfer();
+  for (const f of files) {
+    const binary = atob(f.data || "");
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    transfer.items.add(new File([bytes], f.name, {type: f.type, lastModified: f.lastModified}));
+  }
+  this.files = transfer.files;
+  this.dispatchEvent(new Event("input", {bubbles: true, composed: true}));
+  this.dispatchEvent(new Event("change", {bubbles: true}));
+  return true;
+}"""
 _SET_CHECKED = r"""function (checked) {
   Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "checked").set.call(this, checked);
   for (const type of ["input", "change"]) this.dispatchEvent(new Event(type, {bubbles: true}));
@@ -114,13 +139,22 @@ class ReplayReport:
     network: str = "live"
     answered: int = 0
     unmatched: list[Unmatched] = field(default_factory=list)
+    fallbacks: list[Fallback] = field(default_factory=list)
+    #: Whether the recording has an end state to compare with; where the replay ended otherwise.
+    compared: bool = False
+    differences: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Step]:
         return [s for s in self.steps if s.outcome == FAILED]
 
+    @property
+    def as_recorded(self) -> bool:
+        """True when the end state was compared and nothing differed."""
+        return self.compared and not self.differences
+
     def counts(self) -> dict[str, int]:
-        counts = {DONE: 0, RETRIED: 0, FAILED: 0}
+        counts = {DONE: 0, RETRIED: 0, SKIPPED: 0, FAILED: 0}
         for step in self.steps:
             counts[step.outcome] += 1
         return counts
@@ -132,12 +166,18 @@ class ReplayReport:
             "network": self.network,
             "answered": self.answered,
             "unmatched": [{"method": u.method, "url": u.url} for u in self.unmatched],
+            "fallbacks": [{"method": f.method, "url": f.url, "how": f.how} for f in self.fallbacks],
             "restore": self.restore.as_dict() if self.restore else None,
+            "outcome": {"compared": self.compared, "as_recorded": self.as_recorded, "differences": list(self.differences)},
         }
 
 
 class _Failed(Exception):
     """A step that could not be done, with the reason."""
+
+
+class _Skipped(Exception):
+    """A step whose document is gone, replaced by a navigation the recording shows; the reason."""
 
 
 @dataclass
@@ -159,6 +199,7 @@ class Player:
         speed: float | None = 1.0,
         network: str = "mock",
         timeout: float = 10.0,
+        ignore_fields: Iterable[str] = (),
         on_step: Callable[[Step], None] | None = None,
     ) -> None:
         if network not in ("mock", "live"):
@@ -171,7 +212,7 @@ class Player:
         self.speed = speed
         self.timeout = timeout
         self.on_step = on_step
-        self.mock = MockNetwork(state.recording.exchanges) if network == "mock" else None
+        self.mock = MockNetwork(state.recording.exchanges, ignore_fields) if network == "mock" else None
         self.report = ReplayReport(network=network)
         self._tabs: dict[int, _Tab] = {}
         self._attached: dict[str, CdpSession] = {}
@@ -179,6 +220,13 @@ class Player:
         self._initial: set[str] = set()  # tabs that were there before the replay began
         self._new_tab = trio.Event()
         self._last_request = 0.0
+        # Documents each attached tab loaded since it was attached (by target id).
+        self._documents: dict[str, int] = {}
+        self._closed: set[int] = set()
+        # The navigations the recording shows: (tab, document) -> URL.
+        self._navigations = {
+            (e.tab, e.document): _url_of(e) for e in state.recording.events if e.type == "navigate" and e.document
+        }
 
     async def run(self) -> ReplayReport:
         """Restore the starting state, replay every event; the report (it lists failed steps)."""
@@ -189,6 +237,7 @@ class Player:
                 await self._attach(nursery)
                 await self._replay()
                 await self._settle()
+                await self._compare()
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
@@ -196,6 +245,7 @@ class Player:
         if self.mock is not None:
             self.report.answered = self.mock.answered
             self.report.unmatched = list(self.mock.unmatched)
+            self.report.fallbacks = list(self.mock.fallbacks)
         return self.report
 
     async def _settle(self) -> None:
@@ -206,6 +256,24 @@ class Player:
         with trio.move_on_after(self.timeout):
             while trio.current_time() - self._last_request < _IDLE:
                 await trio.sleep(_IDLE - (trio.current_time() - self._last_request))
+
+    async def _compare(self) -> None:
+        """Compare each replayed tab still open, and the cookies, with the recorded end state."""
+        recording = self.state.recording
+        if not recording.ended:
+            return
+        ends: dict[int, TabEndState] = {}
+        unread = []
+        for index, tab in sorted(self._tabs.items()):
+            if index in self._closed:
+                continue
+            try:
+                ends[index] = await read_end_state(tab.session, index)
+            except StateError as exc:
+                unread.append(str(exc))
+        cookies = await cookie_digests(self.context)
+        self.report.compared = True
+        self.report.differences = unread + differences(recording, ends, cookies)
 
     # ---- tabs
 
@@ -249,7 +317,7 @@ class Player:
 
     async def _serve(self, session: CdpSession, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Set a tab or iframe session up; answer its requests from the recording."""
-        with session.listen("Fetch.requestPaused", "Target.attachedToTarget", buffer=4096) as events:
+        with session.listen("Fetch.requestPaused", "Target.attachedToTarget", "Page.frameNavigated", buffer=4096) as events:
             commands: list[tuple[str, dict[str, Any] | None]] = [("Page.enable", None)]
             if self.mock is not None:
                 commands.append(("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]}))
@@ -272,6 +340,10 @@ class Player:
             if event.method == "Fetch.requestPaused" and self.mock is not None:
                 self._last_request = trio.current_time()
                 nursery.start_soon(self.mock.answer, session, event.params)
+            elif event.method == "Page.frameNavigated":
+                frame = event.params.get("frame", {})
+                if session.target_id is not None and not frame.get("parentId") and loads_document(frame.get("url", "")):
+                    self._documents[session.target_id] = self._documents.get(session.target_id, 0) + 1
             elif event.method == "Target.attachedToTarget":
                 child = self.connection.session(event.params["sessionId"], None)
                 if event.params.get("targetInfo", {}).get("type") == "iframe":
@@ -337,6 +409,8 @@ class Player:
                 retried = await self._dispatch(event)
                 if retried:
                     step.outcome, step.reason = RETRIED, retried
+            except _Skipped as exc:
+                step.outcome, step.reason = SKIPPED, str(exc)
             except _Failed as exc:
                 step.outcome, step.reason = FAILED, str(exc)
             except (ProtocolError, StateError) as exc:
@@ -362,7 +436,9 @@ class Player:
             return await self._navigate(tab, data)
         if kind == "tab_close":
             await self.context.close_target(tab.target_id)
+            self._closed.add(event.tab)
             return ""
+        self._check_document(tab, event)
         if kind in ("dblclick", "mutation"):
             return ""  # the second click made it
         if kind == "keyup":
@@ -387,7 +463,7 @@ class Player:
                 raise _Failed("the element did not take focus")
             await self._key(tab, "keyDown" if data.get("text") else "rawKeyDown", data)
         elif kind == "input":
-            retried = await self._value(tab, element, data.get("value", "")) or retried
+            retried = await self._value(tab, element, data.get("value", ""), data.get("source")) or retried
         elif kind == "change":
             retried = await self._change(tab, element, data) or retried
         elif kind == "focus":
@@ -412,6 +488,14 @@ class Player:
                 await trio.sleep(_POLL)
             return ""
         raise _Failed(f"the tab shows {current}, not {url}")
+
+    def _check_document(self, tab: _Tab, event: RecordedEvent) -> None:
+        """Raise :class:`_Skipped` when the document the event went to is gone, replaced by a navigation the recording shows."""
+        if self._documents.get(tab.target_id, 0) <= event.document:
+            return
+        url = self._navigations.get((event.tab, event.document + 1))
+        if url is not None:
+            raise _Skipped(f"its page was replaced by the navigation to {url}, which the recording shows after it")
 
     async def _current_url(self, tab: _Tab) -> str:
         tree = (await tab.session.send("Page.getFrameTree"))["frameTree"]["frame"]
@@ -441,6 +525,7 @@ class Player:
         started = trio.current_time()
         with trio.move_on_after(self.timeout):
             while True:
+                self._check_document(tab, event)
                 found = await self._find(tab, list(event.frame), selectors)
                 if found:
                     waited = trio.current_time() - started
@@ -547,16 +632,27 @@ class Player:
             params["text"] = params["unmodifiedText"] = data["text"]
         await tab.session.send("Input.dispatchKeyEvent", params)
 
-    async def _value(self, tab: _Tab, object_id: str, value: str) -> str:
+    async def _value(self, tab: _Tab, object_id: str, value: str, source: Any = None) -> str:
         if await self._call_on(tab, object_id, _VALUE) == value:
             return ""
         await self._call_on(tab, object_id, _SET_VALUE, value)
         if await self._call_on(tab, object_id, _VALUE) != value:
             raise _Failed("the element did not take the recorded value")
-        return "the value differed from the recording; set it"
+        return "" if source in _SET_BY_STEP else "the value differed from the recording; set it"
 
     async def _change(self, tab: _Tab, object_id: str, data: dict[str, Any]) -> str:
         kind = data.get("kind")
+        if kind == "files":
+            files = data.get("files") or []
+            if data.get("failed") or not isinstance(files, list):
+                raise _Failed("the recording could not read the files")
+            for file in files:
+                if not isinstance(file, dict) or not isinstance(file.get("name"), str):
+                    raise _Failed("the recorded files are not readable")
+                if file.get("omitted"):
+                    raise _Failed(f"the file {file['name']!r} ({file.get('size', 0)} bytes) was too big to keep in the recording")
+            await self._call_on(tab, object_id, _SET_FILES, files)
+            return ""
         if kind == "select":
             if not await self._call_on(tab, object_id, _SELECT, data.get("selected", []), data.get("values", [])):
                 raise _Failed("the select does not have the recorded options")
@@ -565,5 +661,12 @@ class Player:
             if await self._call_on(tab, object_id, _CHECKED) == data.get("checked"):
                 return ""
             await self._call_on(tab, object_id, _SET_CHECKED, bool(data.get("checked")))
-            return "the checked state differed from the recording; set it"
-        return await self._value(tab, object_id, data.get("value", ""))
+            return "" if data.get("source") in _SET_BY_STEP else "the checked state differed from the recording; set it"
+        return await self._value(tab, object_id, data.get("value", ""), data.get("source"))
+
+
+def _url_of(event: RecordedEvent) -> str:
+    try:
+        return str(event_data(event).get("url", ""))
+    except StateError:
+        return ""

@@ -18,10 +18,16 @@ out-of-process iframe (auto-attached the same way), it:
   already hold (``Page.getResourceTree`` / ``getResourceContent``), so that a replay
   with the network mocked can load those pages too.
 
+Each page event gets the number of the tab's document it happened in (``document``:
+main-frame documents loaded before it during the recording), from the document token the
+script reports and the navigations the recorder saw before that token's first report; its
+time is never before the navigation that loaded its document.
+
 Stopping (:meth:`Recorder.run` returns once ``stop`` is set) takes in the pages' last
-reports, waits a little for bodies still being read, switches the script off in every
-frame (its listeners stay, doing nothing, until the document goes), removes the binding
-and detaches from every target.
+reports, keeps the end state of each tab and of the cookies (:mod:`.outcome`), waits a
+little for bodies still being read, switches the script off in every frame (its
+listeners stay, doing nothing, until the document goes), removes the binding and
+detaches from every target.
 """
 
 from __future__ import annotations
@@ -38,9 +44,10 @@ import trio
 
 from ..cdp import CdpConnection, CdpSession, EventStream
 from ..errors import BrowserClosedError, ProtocolError, StateError
-from ..snapshot.model import Header, NetworkExchange, RecordedEvent, RecordingState
+from ..snapshot.model import Header, NetworkExchange, RecordedEvent, RecordingState, TabEndState, ValueDigest
 from ..state.pages import BrowserContext, Frame
-from .events import body_bytes, json_event, posted_body
+from .events import body_bytes, json_event, loads_document, posted_body
+from .outcome import cookie_digests, read_end_state
 from .script import BINDING, SWITCH_OFF, WORLD, recorder_script
 
 __all__ = ["Recorder", "release_waiting"]
@@ -52,6 +59,10 @@ _BUFFER = 65536
 _BODY_GRACE = 2.0
 #: Seconds :meth:`Recorder.run` waits, when it stops, for the pages' last reports.
 _FLUSH = 2.0
+#: Seconds :meth:`Recorder.run` waits, when it stops, for the end state of the tabs.
+_END_STATE = 5.0
+#: Most document tokens remembered per tab.
+_TOKENS = 1024
 _NETWORK_BUFFER = {"maxTotalBufferSize": 200 * 1024 * 1024, "maxResourceBufferSize": 50 * 1024 * 1024}
 _RECORDED_SCHEMES = ("http://", "https://")
 _HISTORY = {"historySameDocument", "historyDifferentDocument", "BackForwardCacheRestore"}
@@ -133,6 +144,12 @@ class Recorder:
         self._script = recorder_script(dom=dom, token=secrets.token_hex(8))
         self._bodies: trio.Nursery | None = None
         self._stopped_at: float | None = None
+        # Per tab: documents loaded so far, the time each began, and the token of each seen.
+        self._documents: dict[int, int] = {}
+        self._document_times: dict[tuple[int, int], float] = {}
+        self._tokens: dict[int, dict[str, int]] = {}
+        self._ends: list[TabEndState] | None = None
+        self._cookies: list[ValueDigest] = []
 
     # ---- the result
 
@@ -149,6 +166,10 @@ class Recorder:
         state.mutations.extend(_in_order(self._mutations))
         exchanges = self._done + [e.message for e in self._exchanges.values()]
         state.exchanges.extend(sorted(exchanges, key=lambda x: x.timestamp))
+        if self._ends is not None:
+            state.ended = True
+            state.ends.extend(sorted(self._ends, key=lambda end: end.tab))
+            state.cookies.extend(self._cookies)
         return state
 
     @property
@@ -190,6 +211,8 @@ class Recorder:
                         self._stopped_at = time.time() * 1000
                         with trio.move_on_after(_FLUSH):
                             await self._flush()
+                        with trio.move_on_after(_END_STATE):
+                            await self._read_end_state()
                         nursery.cancel_scope.cancel()
                 bodies.cancel_scope.deadline = trio.current_time() + _BODY_GRACE
         finally:
@@ -210,6 +233,23 @@ class Recorder:
                 continue
         while any(t.events is not None and t.events.statistics().buffered for t in self._targets):
             await trio.sleep(0.01)
+
+    async def _read_end_state(self) -> None:
+        """Keep how each open tab and the cookies look now; a tab that cannot be read is left out."""
+        ends = []
+        for target in list(self._targets):
+            if target.session.target_id is None:
+                continue  # an iframe's session
+            try:
+                ends.append(await read_end_state(target.session, target.tab))
+            except StateError as exc:
+                log.debug("%s", exc)
+        try:
+            self._cookies = await cookie_digests(self.context)
+        except (ProtocolError, BrowserClosedError) as exc:
+            log.debug("cannot read the cookies: %s", exc)
+            return
+        self._ends = ends
 
     async def _follow_targets(self, nursery: trio.Nursery, events: Any) -> None:
         async for event in events:
@@ -236,6 +276,7 @@ class Recorder:
             self._next_tab += 1
             opener = self._tab_ids.get(info.get("openerId") or "")
             self._add(json_event("tab_open", self._now(), {"url": info.get("url", ""), "opener": opener}, tab=tab))
+            self._documents[tab] = 0
         target = _Target(session, tab, page_opened=bool(info.get("openerId")) and not initial)
         await nursery.start(self._follow, target, initial)
 
@@ -329,13 +370,32 @@ class Recorder:
             what = "document"
         url = frame.get("url", "") + frame.get("urlFragment", "")
         data = {"url": url, "kind": what, "initiator": "page" if page else "browser"}
-        self._add(json_event("navigate", self._now(), data, tab=target.tab))
+        now = self._now()
+        if loads_document(url):
+            document = self._documents[target.tab] = self._documents.get(target.tab, 0) + 1
+            self._document_times[(target.tab, document)] = now
+        self._add(json_event("navigate", now, data, tab=target.tab, document=self._documents.get(target.tab, 0)))
+
+    def _document_of(self, tab: int, token: Any) -> int:
+        """The number of the tab's document that ``token`` names: the one loaded when it first reported."""
+        current = self._documents.get(tab, 0)
+        if not isinstance(token, str):
+            return current
+        tokens = self._tokens.setdefault(tab, {})
+        if token not in tokens:
+            if len(tokens) >= _TOKENS:
+                tokens.pop(next(iter(tokens)))
+            tokens[token] = current
+        return tokens[token]
 
     def _from_page(self, target: _Target, payload: str) -> None:
         raw = json.loads(payload)
-        timestamp = max(0.0, float(raw["time"]) - self.start_time)
+        document = self._document_of(target.tab, raw.get("document"))
+        # Never before the navigation that loaded the document (the page's clock and ours differ a little).
+        begun = self._document_times.get((target.tab, document), 0.0)
+        timestamp = max(0.0, begun, float(raw["time"]) - self.start_time)
         event = json_event(raw["type"], timestamp, raw.get("data") or {}, tab=target.tab, frame=raw.get("frame") or (),
-                           selectors=raw.get("selectors") or ())
+                           selectors=raw.get("selectors") or (), document=document)
         self._add(event)
 
     def _add(self, event: RecordedEvent) -> None:

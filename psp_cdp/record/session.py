@@ -6,7 +6,7 @@ recording started, with the recording in its ``recording`` field (docs/recording
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import trio
@@ -80,9 +80,11 @@ async def replay(
     speed: float | None = 1.0,
     network: str = "mock",
     timeout: float = 10.0,
+    ignore_fields: Iterable[str] = (),
     on_step: Callable[[Step], None] | None = None,
 ) -> ReplayReport:
     """Replay the recording ``ref`` names into ``context`` of the browser behind ``connection``."""
     _, _, state = await load_recording(sessions, ref)
-    player = Player(connection, state, context=context, speed=speed, network=network, timeout=timeout, on_step=on_step)
+    player = Player(connection, state, context=context, speed=speed, network=network, timeout=timeout,
+                    ignore_fields=ignore_fields, on_step=on_step)
     return await player.run()

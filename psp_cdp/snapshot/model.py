@@ -48,6 +48,8 @@ from .pb.psp.v1.session_pb2 import (
     StorageItem,
     StorageState,
     Tab,
+    TabEndState,
+    ValueDigest,
 )
 
 __all__ = [
@@ -92,6 +94,8 @@ __all__ = [
     "StorageItem",
     "StorageState",
     "Tab",
+    "TabEndState",
+    "ValueDigest",
     "domstring",
     "text",
     "storage_items",

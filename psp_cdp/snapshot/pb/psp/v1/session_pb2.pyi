@@ -457,7 +457,7 @@ class AuthenticationState(_message.Message):
     def __init__(self, tokens: _Optional[_Iterable[_Union[AuthToken, _Mapping]]] = ..., credentials: _Optional[_Union[EncryptedCredentials, _Mapping]] = ...) -> None: ...
 
 class RecordedEvent(_message.Message):
-    __slots__ = ("type", "timestamp", "target", "data", "element", "tab", "frame")
+    __slots__ = ("type", "timestamp", "target", "data", "element", "tab", "frame", "document")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -465,6 +465,7 @@ class RecordedEvent(_message.Message):
     ELEMENT_FIELD_NUMBER: _ClassVar[int]
     TAB_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
     type: str
     timestamp: float
     target: str
@@ -472,7 +473,8 @@ class RecordedEvent(_message.Message):
     element: ElementTarget
     tab: int
     frame: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, type: _Optional[str] = ..., timestamp: _Optional[float] = ..., target: _Optional[str] = ..., data: _Optional[_Union[SerializedValue, _Mapping]] = ..., element: _Optional[_Union[ElementTarget, _Mapping]] = ..., tab: _Optional[int] = ..., frame: _Optional[_Iterable[int]] = ...) -> None: ...
+    document: int
+    def __init__(self, type: _Optional[str] = ..., timestamp: _Optional[float] = ..., target: _Optional[str] = ..., data: _Optional[_Union[SerializedValue, _Mapping]] = ..., element: _Optional[_Union[ElementTarget, _Mapping]] = ..., tab: _Optional[int] = ..., frame: _Optional[_Iterable[int]] = ..., document: _Optional[int] = ...) -> None: ...
 
 class NetworkExchange(_message.Message):
     __slots__ = ("timestamp", "tab", "method", "url", "request_headers", "request_body", "status", "status_text", "response_headers", "response_body", "resource_type", "mime_type", "protocol", "duration", "error", "body_missing")
@@ -511,20 +513,50 @@ class NetworkExchange(_message.Message):
     def __init__(self, timestamp: _Optional[float] = ..., tab: _Optional[int] = ..., method: _Optional[str] = ..., url: _Optional[str] = ..., request_headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ..., request_body: _Optional[bytes] = ..., status: _Optional[int] = ..., status_text: _Optional[str] = ..., response_headers: _Optional[_Iterable[_Union[Header, _Mapping]]] = ..., response_body: _Optional[bytes] = ..., resource_type: _Optional[str] = ..., mime_type: _Optional[str] = ..., protocol: _Optional[str] = ..., duration: _Optional[float] = ..., error: _Optional[str] = ..., body_missing: _Optional[bool] = ...) -> None: ...
 
 class RecordingState(_message.Message):
-    __slots__ = ("events", "start_time", "duration", "exchanges", "mutations", "recorded")
+    __slots__ = ("events", "start_time", "duration", "exchanges", "mutations", "recorded", "ends", "cookies", "ended")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     EXCHANGES_FIELD_NUMBER: _ClassVar[int]
     MUTATIONS_FIELD_NUMBER: _ClassVar[int]
     RECORDED_FIELD_NUMBER: _ClassVar[int]
+    ENDS_FIELD_NUMBER: _ClassVar[int]
+    COOKIES_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[RecordedEvent]
     start_time: int
     duration: int
     exchanges: _containers.RepeatedCompositeFieldContainer[NetworkExchange]
     mutations: _containers.RepeatedCompositeFieldContainer[RecordedEvent]
     recorded: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, events: _Optional[_Iterable[_Union[RecordedEvent, _Mapping]]] = ..., start_time: _Optional[int] = ..., duration: _Optional[int] = ..., exchanges: _Optional[_Iterable[_Union[NetworkExchange, _Mapping]]] = ..., mutations: _Optional[_Iterable[_Union[RecordedEvent, _Mapping]]] = ..., recorded: _Optional[_Iterable[str]] = ...) -> None: ...
+    ends: _containers.RepeatedCompositeFieldContainer[TabEndState]
+    cookies: _containers.RepeatedCompositeFieldContainer[ValueDigest]
+    ended: bool
+    def __init__(self, events: _Optional[_Iterable[_Union[RecordedEvent, _Mapping]]] = ..., start_time: _Optional[int] = ..., duration: _Optional[int] = ..., exchanges: _Optional[_Iterable[_Union[NetworkExchange, _Mapping]]] = ..., mutations: _Optional[_Iterable[_Union[RecordedEvent, _Mapping]]] = ..., recorded: _Optional[_Iterable[str]] = ..., ends: _Optional[_Iterable[_Union[TabEndState, _Mapping]]] = ..., cookies: _Optional[_Iterable[_Union[ValueDigest, _Mapping]]] = ..., ended: _Optional[bool] = ...) -> None: ...
+
+class ValueDigest(_message.Message):
+    __slots__ = ("key", "digest")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    key: DOMString
+    digest: str
+    def __init__(self, key: _Optional[_Union[DOMString, _Mapping]] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class TabEndState(_message.Message):
+    __slots__ = ("tab", "url", "title", "fields", "local_storage", "session_storage")
+    TAB_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_STORAGE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_STORAGE_FIELD_NUMBER: _ClassVar[int]
+    tab: int
+    url: str
+    title: DOMString
+    fields: _containers.RepeatedCompositeFieldContainer[FormField]
+    local_storage: _containers.RepeatedCompositeFieldContainer[ValueDigest]
+    session_storage: _containers.RepeatedCompositeFieldContainer[ValueDigest]
+    def __init__(self, tab: _Optional[int] = ..., url: _Optional[str] = ..., title: _Optional[_Union[DOMString, _Mapping]] = ..., fields: _Optional[_Iterable[_Union[FormField, _Mapping]]] = ..., local_storage: _Optional[_Iterable[_Union[ValueDigest, _Mapping]]] = ..., session_storage: _Optional[_Iterable[_Union[ValueDigest, _Mapping]]] = ...) -> None: ...
 
 class Extension(_message.Message):
     __slots__ = ("media_type", "data", "component_version")
