@@ -24,14 +24,14 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import trio
 
-from psp_cdp.cdp import CdpConnection
+from psp_cdp.cdp import CdpConnection, CdpSession
 
 from .helpers import browser_context, evaluate, wait_until
 from .site import Site
@@ -46,25 +46,44 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 PICTURE = {"name": "photo.txt", "mimeType": "text/plain", "buffer": "pixels \u00e9\n".encode()}
 
 
-@contextmanager
-def psp_record(endpoint: str, store: str, context: str | None = None) -> Iterator[dict[str, Any]]:
-    """``psp record`` on ``endpoint`` while the block runs; stopped with SIGINT; its output lands in the dict."""
-    command = [PSP, "record", "--cdp", endpoint, "--name", "flow", "--store", store]
-    if context:
-        command += ["--context", context]
-    recorder = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    result: dict[str, Any] = {}
-    try:
-        first = recorder.stdout.readline()  # type: ignore[union-attr]
-        assert first.startswith("recording flow"), first + recorder.stderr.read()  # type: ignore[union-attr]
-        yield result
-        recorder.send_signal(signal.SIGINT)
-        result["out"], result["err"] = recorder.communicate(timeout=30)
-    finally:
-        if recorder.poll() is None:
-            recorder.kill()
-            recorder.wait()
-    assert recorder.returncode == 0, result.get("err")
+class PspRecord:
+    """``psp record`` run as a user would: :meth:`start` once it says it records, :meth:`stop` with SIGINT."""
+
+    def __init__(self, endpoint: str, store: str, context: str | None = None) -> None:
+        self.command = [PSP, "record", "--cdp", endpoint, "--name", "flow", "--store", store]
+        if context:
+            self.command += ["--context", context]
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = self.process.stdout.readline()  # type: ignore[union-attr]
+        if not first.startswith("recording flow"):
+            self.process.kill()
+            raise AssertionError(first + self.process.communicate()[1])
+
+    def stop(self) -> str:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        try:
+            out, err = self.process.communicate(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+        assert self.process.returncode == 0, err
+        return out
+
+    def __enter__(self) -> PspRecord:
+        self.start()
+        return self
+
+    def __exit__(self, kind: Any, *exc: Any) -> None:
+        if kind is None:
+            self.stop()
+        elif self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
 def psp_replay(endpoint: str, context: str, store: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -119,7 +138,7 @@ def _playwright_flow(endpoint: str, site: Site, store: str) -> dict[str, Any]:
         page = context.new_page()
         page.goto(site.url(path="/flow"))
         context_id = context.new_cdp_session(page).send("Target.getTargetInfo")["targetInfo"]["browserContextId"]
-        with psp_record(endpoint, store, context_id):
+        with PspRecord(endpoint, store, context_id):
             page.locator("#name").press_sequentially("Ann Lee")
             page.select_option("#plan", "pro")
             page.check("#terms")
@@ -146,5 +165,108 @@ async def test_a_flow_driven_by_playwrights_api_replays_as_recorded(
 ) -> None:
     store = str(tmp_path / "store")
     recorded = await in_thread(lambda: _playwright_flow(chromium.endpoint, site, store))
+    expected_summary(recorded)
+    await replay_and_compare(cdp_b, chromium_b.endpoint, site, store, recorded)
+
+
+# -- Selenium ---------------------------------------------------------------------------------
+
+
+def _selenium_flow(site: Site, store: str, picture: str) -> dict[str, Any]:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="psp-selenium-")
+    for arg in ["--headless", *ARGS, "--window-size=1280,900", f"--user-data-dir={profile}"]:
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    try:
+        driver.get(site.url(path="/flow"))
+        endpoint = "http://" + driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
+        with PspRecord(endpoint, store):
+            driver.find_element(By.ID, "name").send_keys("Ann Lee")
+            Select(driver.find_element(By.ID, "plan")).select_by_value("pro")
+            driver.find_element(By.ID, "terms").click()
+            driver.find_element(By.ID, "notes").send_keys("two\nlines")
+            driver.find_element(By.ID, "avatar").send_keys(picture)
+            driver.find_element(By.ID, "send").click()
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "answer").text != "")
+            driver.find_element(By.ID, "next").click()
+            WebDriverWait(driver, 10).until(
+                lambda d: d.current_url.endswith("/flow/done") and d.execute_script("return document.readyState") == "complete")
+            comment = driver.find_element(By.ID, "comment")
+            comment.send_keys("great")
+            comment.send_keys(Keys.TAB)
+            time.sleep(0.2)
+        outcome = json.loads(driver.execute_script("return " + OUTCOME))
+        outcome["order"] = (driver.get_cookie("order") or {}).get("value")
+    finally:
+        driver.quit()
+    return outcome
+
+
+async def test_a_flow_driven_by_selenium_in_another_window_size_replays_as_recorded(
+    cdp_b: CdpConnection, chromium_b: Any, site: Site, tmp_path: Any
+) -> None:
+    store = str(tmp_path / "store")
+    picture = tmp_path / "photo.txt"
+    picture.write_bytes(PICTURE["buffer"])
+    recorded = await in_thread(lambda: _selenium_flow(site, store, str(picture)))
+    expected_summary(recorded)
+    await replay_and_compare(cdp_b, chromium_b.endpoint, site, store, recorded)
+
+
+# -- CDP Input, as a person makes it ----------------------------------------------------------
+
+
+async def _choose_file(tab: CdpSession, user: User, selector: str, path: str) -> None:
+    """Click a file input and pick ``path`` in the file chooser it opens, as a person does."""
+    await tab.send("Page.setInterceptFileChooserDialog", {"enabled": True})
+    with tab.listen("Page.fileChooserOpened") as chooser:
+        await user.click(selector)
+        with trio.fail_after(10):
+            opened = await chooser.receive()
+    await tab.send("DOM.setFileInputFiles", {"files": [path], "backendNodeId": opened.params["backendNodeId"]})
+    await tab.send("Page.setInterceptFileChooserDialog", {"enabled": False})
+
+
+async def test_a_flow_driven_by_a_person_through_cdp_input_replays_as_recorded(
+    cdp: CdpConnection, cdp_b: CdpConnection, chromium: Any, chromium_b: Any, site: Site, tmp_path: Any
+) -> None:
+    store = str(tmp_path / "store")
+    picture = tmp_path / "photo.txt"
+    picture.write_bytes(PICTURE["buffer"])
+    async with browser_context(cdp) as context:
+        tab = await context.new_page(site.url(path="/flow"))
+        user = User(tab)
+        recorder = PspRecord(chromium.endpoint, store, context.id)
+        await in_thread(recorder.start)
+        try:
+            await user.click("#name")
+            await user.type("Ann Lee")
+            await user.click("#plan")
+            await user.press("ArrowDown")
+            await user.click("#terms")
+            await user.click("#notes")
+            await user.type("two\nlines")
+            await _choose_file(tab, user, "#avatar", str(picture))
+            await user.click("#send")
+            await wait_until(lambda: evaluate(tab, "document.querySelector('#answer').textContent !== ''"))
+            await user.click("#next")
+            await wait_until(lambda: evaluate(tab, "location.pathname === '/flow/done' && document.readyState === 'complete'"))
+            await user.click("#comment")
+            await user.type("great")
+            await user.press("Tab")
+            await trio.sleep(0.2)
+        finally:
+            await in_thread(recorder.stop)
+        recorded = json.loads(await evaluate(tab, OUTCOME))
+        recorded["order"] = {c["name"]: c["value"] for c in await context.cookies()}.get("order")
     expected_summary(recorded)
     await replay_and_compare(cdp_b, chromium_b.endpoint, site, store, recorded)

@@ -4,7 +4,10 @@ Restore rebuilds each tab's history without loading earlier entries live: every
 entry is walked through a stub document (with the entry's title), the tab's
 sessionStorage is written on the first stub of each origin, ``history.state`` is put
 on the current entry, and only then is the current entry reloaded from the network,
-so its scripts run with their sessionStorage and history.state in place.
+so its scripts run with their sessionStorage and history.state in place. An earlier
+entry that cannot be opened in the target context (a browser page such as
+``chrome://new-tab-page-third-party/``, which a new context refuses) is left out with a
+note; an empty tab's start page is left out silently.
 
 Partitioned sessionStorage (of a third-party iframe) is written through a stub iframe
 of its origin in the first stub entry of its top-level site, or, when no entry is of
@@ -153,8 +156,18 @@ class Tabs(Component):
                     replace = True
                     for key in [k for k in homeless if k.top_level_url() == top_level_url]:
                         await self._fill_partitioned(ctx, stub, key, partitioned.pop(key), nav.current_url)
+                kept: list[int] = []  # the entries the rebuilt history holds, by index into `entries`
                 for index, entry in enumerate(entries):
-                    await stub.navigate(entry.url, replace=replace, timeout=ctx.timeout)
+                    if index != current and entry.url in EMPTY_TAB_URLS:
+                        continue  # an empty tab's start page: nothing to go back to
+                    try:
+                        await stub.navigate(entry.url, replace=replace, timeout=ctx.timeout)
+                    except StateError as exc:
+                        if index == current:
+                            raise
+                        ctx.report.note(f"history entry {entry.url} of tab {nav.current_url} was left out: {exc}")
+                        continue
+                    kept.append(index)
                     replace = False
                     origin = origin_of(entry.url)
                     if origin in session_storage:
@@ -165,8 +178,8 @@ class Tabs(Component):
                         await stub.call(_SET_STATE[entry.state.encoding], entry.state.data.decode("utf-8", "surrogatepass"))
                     elif index == current and entry.state.data:
                         ctx.report.note(f"history.state of {entry.url}: unknown encoding {entry.state.encoding!r}")
-                if current != len(entries) - 1:
-                    await stub.go_to_entry(current, timeout=ctx.timeout)
+                if kept[-1] != current:
+                    await stub.go_to_entry(kept.index(current), timeout=ctx.timeout)
                 url = entries[current].url
                 if origin_of(url):
                     if not await stub.reload_live(timeout=ctx.timeout, network=ctx.network):
