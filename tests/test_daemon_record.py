@@ -271,8 +271,11 @@ async def test_duration_the_client_and_shutdown_save_recordings(
             assert info["events"] >= 1 and info["duration_ms"] >= 900
             assert (await psp.stop_recording(timed["id"])) == info
 
-            report = await psp.replay("timed", browser, context=second.id, speed=4.0, network="live")
+            report = await psp.replay("timed", browser, context=second.id, speed=4.0, network="live", strict=True,
+                                      ignore_fields=["ts"])
             assert report["failed"] is False and report["speed"] == 4.0 and report["steps"], report
+            assert report["strict"] is True and report["counts"]["skipped"] == 0
+            assert report["outcome"] == {"compared": True, "as_recorded": True, "differences": []}, report["outcome"]
             assert report["restore"]["context"] == second.id
             with pytest.raises(DaemonError) as caught:
                 await psp.replay("timed@5", browser)

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import trio
 
-from psp_cdp.cdp import CdpConnection, CdpSession
-from psp_cdp.record.player import DONE, FAILED, Player
+from psp_cdp.cdp import CdpConnection, CdpSession, wire_json
+from psp_cdp.record.outcome import DIGEST, differences, digest
+from psp_cdp.record.player import DONE, FAILED, SKIPPED, Player
 from psp_cdp.record.script import WORLD
 from psp_cdp.record.session import load_recording, record, replay
-from psp_cdp.snapshot.model import BrowserSessionState
+from psp_cdp.snapshot.model import BrowserSessionState, RecordingState, TabEndState, domstring, text
 from psp_cdp.store import Sessions, open_store
 
 from .helpers import BrowserContext, browser_context, evaluate, navigate, wait_until
@@ -363,3 +364,126 @@ async def test_navigations_the_browser_made_are_replayed_and_those_the_page_made
     finally:
         site.start()
     assert not report.failed, [s.as_dict() for s in report.failed]
+
+
+async def _sent_and_continued(user: User, tab: CdpSession) -> None:
+    """Send the flow's form, then follow its link to page two."""
+    await user.click("#name")
+    await user.type("Di")
+    await user.click("#send")
+    await wait_until(lambda: evaluate(tab, "!document.querySelector('#next').hidden"))
+    await user.click("#next")
+    await wait_until(lambda: evaluate(tab, "location.pathname === '/flow/done' && document.readyState === 'complete'"))
+
+
+async def test_a_step_whose_page_a_recorded_navigation_replaced_is_skipped_not_failed(
+    cdp: CdpConnection, cdp_b: CdpConnection, site: Site, tmp_path: Any
+) -> None:
+    sessions = Sessions(open_store(str(tmp_path / "store")))
+    async with browser_context(cdp) as context:
+        tab = await context.new_page(site.url(path="/flow"))
+        async with recording(cdp, sessions, "late", context.id) as recorded:
+            await _sent_and_continued(User(tab), tab)
+    state: BrowserSessionState = recorded["state"]
+    events = list(state.recording.events)
+    kinds = [(e.type, e.target, e.document) for e in events]
+    # The focus a mousedown gives comes before its click, in the page it happened in.
+    assert kinds.index(("focus", "#next", 0)) < kinds.index(("click", "#next", 0)) < kinds.index(("navigate", "", 1))
+    # As a page that answers slower than its navigation would have it: the focus after the navigation.
+    focus = events.pop(kinds.index(("focus", "#next", 0)))
+    navigation = next(i for i, e in enumerate(events) if e.type == "navigate")
+    focus.timestamp = events[navigation].timestamp
+    events.insert(navigation + 1, focus)
+    del state.recording.events[:]
+    state.recording.events.extend(events)
+    site.stop()
+    try:
+        async with browser_context(cdp_b) as target:
+            report = await Player(cdp_b, state, context=target.id, speed=None, timeout=2).run()
+    finally:
+        site.start()
+    skipped = [s for s in report.steps if s.outcome == SKIPPED]
+    assert [(s.type, s.target) for s in skipped] == [("focus", "#next")]
+    assert skipped[0].reason == (f"its page was replaced by the navigation to {site.url(path='/flow/done')}, "
+                                 "which the recording shows after it")
+    assert not report.failed and report.as_recorded, report.differences
+
+
+async def test_replay_says_where_it_ended_otherwise_and_strict_exits_1(
+    cdp: CdpConnection, chromium: Any, chromium_b: Any, site: Site, tmp_path: Any
+) -> None:
+    from .test_cli import psp
+
+    store = str(tmp_path / "store")
+    sessions = Sessions(open_store(store))
+    async with browser_context(cdp) as context:
+        tab = await context.new_page(site.url(path="/flow"))
+        async with recording(cdp, sessions, "ends", context.id) as recorded:
+            await _sent_and_continued(User(tab), tab)
+    state: BrowserSessionState = recorded["state"]
+    assert state.recording.ended and [e.tab for e in state.recording.ends] == [0]
+    end = state.recording.ends[0]
+    assert end.url == site.url(path="/flow/done") and text(end.title) == "Flow done"
+    assert {text(d.key) for d in end.local_storage} == {"answer"}
+    assert [c.key.text for c in state.recording.cookies] == ["order 127.0.0.1/"]
+    # The recording as if the page had ended elsewhere, with other storage.
+    end.url += "?other"
+    end.local_storage[0].digest = "0" * 16
+    end.session_storage.add(key=domstring("draft"), digest="1" * 16)
+    await sessions.save("ends", state)
+
+    site.stop()
+    try:
+        plain = psp("replay", "ends", "--cdp", chromium_b.endpoint, "--context", "new", "--max", store=store)
+        strict = psp("replay", "ends", "--cdp", chromium_b.endpoint, "--context", "new", "--max", "--strict", store=store,
+                     check=False)
+    finally:
+        site.start()
+    assert plain.returncode == 0 and strict.returncode == 1, strict.stdout + strict.stderr
+    tail = plain.stdout.splitlines()[-4:]
+    assert tail == [
+        "ended differently (3 difference(s)):",
+        f"  tab 0 shows {site.url(path='/flow/done')}, recorded {site.url(path='/flow/done')}?other",
+        '  tab 0: localStorage key "answer" has another value',
+        '  tab 0: sessionStorage key "draft" is missing',
+    ], plain.stdout
+    assert "Traceback" not in strict.stderr and "ended differently" in strict.stdout
+
+
+async def test_the_digest_is_the_same_in_python_and_in_the_page(page: CdpSession) -> None:
+    samples = ["", "a", "Ann Lee", "NUL\x00", "astral \U0001f600", "lone \ud800 surrogate", "\udfff", "é" * 1000,
+               "x" * 70000, "".join(chr(i) for i in range(0, 0xD800, 97))]
+    world = await page.send("Runtime.evaluate", {
+        "expression": f"JSON.stringify({wire_json(samples)}.map({DIGEST}))", "returnByValue": True})
+    assert json.loads(world["result"]["value"]) == [digest(s) for s in samples]
+    assert len({digest(s) for s in samples}) == len(samples)
+
+
+def test_differences_name_tabs_fields_keys_and_cookies_without_values() -> None:
+    recording = RecordingState(ended=True)
+    tab = recording.ends.add(tab=0, url="http://a.test/done", title=domstring("Done"))
+    field = tab.fields.add(kind="value", value=domstring("secret typed text"))
+    field.target.selectors.append("#name")
+    tab.local_storage.add(key=domstring("k"), digest="a" * 16)
+    recording.ends.add(tab=1, url="http://a.test/other")
+    recording.cookies.add(key=domstring("sid a.test/"), digest="b" * 16)
+    same = TabEndState()
+    same.CopyFrom(tab)
+    assert differences(recording, {0: same, 1: recording.ends[1]}, list(recording.cookies)) == []
+    assert differences(RecordingState(), {}, []) == [], "a recording with no end state has nothing to compare"
+
+    other = TabEndState()
+    other.CopyFrom(tab)
+    other.fields[0].value.text = "something else"
+    other.title.text = "Oops"
+    other.local_storage.add(key=domstring("new"), digest="c" * 16)
+    found = differences(recording, {0: other, 2: TabEndState(tab=2, url="http://a.test/x")}, [])
+    assert found == [
+        "tab 1 (http://a.test/other) is not open",
+        "tab 2 (http://a.test/x) is open; it was closed when the recording stopped",
+        'tab 0 has the title "Oops", recorded "Done"',
+        "tab 0: field #name holds another value",
+        'tab 0: localStorage key "new" was not there when the recording stopped',
+        'cookie "sid a.test/" is missing',
+    ]
+    assert not any("secret" in line or "something" in line for line in found)

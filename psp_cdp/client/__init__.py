@@ -239,14 +239,19 @@ class _Api:
         return self._send(_Call("GET", f"/v1/recordings/{recording}"))
 
     def replay(self, ref: str, browser: str, *, context: str | None = None, speed: float | None = None,
-               max: bool | None = None, network: str | None = None, timeout: float | None = None) -> Any:
+               max: bool | None = None, network: str | None = None, timeout: float | None = None,
+               ignore_fields: list[str] | None = None, strict: bool | None = None) -> Any:
         """Replay the recording ``ref`` (NAME: its newest; NAME@N) into a browser (context); the report, once done.
 
         ``speed`` (default 1: the recorded pace) or ``max=True`` (each event as soon as the one
-        before is done); ``network`` "mock" (the default) or "live". The report's ``failed`` says
-        whether a step failed.
+        before is done); ``network`` "mock" (the default) or "live"; ``ignore_fields``: with the
+        network mocked, request fields a match may differ in (listed as fallbacks). The report's
+        ``outcome`` says whether it ended as recorded (``as_recorded``) or where it differed
+        (``differences``); its ``failed`` whether a step failed (with ``strict``, also whether it
+        ended otherwise than recorded).
         """
-        body = _body(browser=browser, session=ref, context=context, speed=speed, max=max, network=network, timeout=timeout)
+        body = _body(browser=browser, session=ref, context=context, speed=speed, max=max, network=network, timeout=timeout,
+                     ignore_fields=ignore_fields, strict=strict)
         return self._send(_Call("POST", "/v1/replays", json=body))
 
     def replays(self) -> Any:

@@ -432,7 +432,8 @@ async def start_replay(daemon: Daemon, request: Request) -> Any:
     replay = await daemon.replays.run(
         info, number, state, browser, context=body.get("context"),
         speed=None if body.get("max") else body.get("speed", 1.0), network=body.get("network", "mock"),
-        timeout=body.get("timeout", 10.0), tenant=info.tags.get(TENANT_TAG),
+        timeout=body.get("timeout", 10.0), ignore_fields=body.get("ignore_fields", ()), strict=body.get("strict", False),
+        tenant=info.tags.get(TENANT_TAG),
     )
     return replay.as_dict()
 

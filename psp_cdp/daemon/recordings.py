@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -386,6 +387,8 @@ class Replay:
     network: str
     timeout: float
     tenant: str | None = None
+    #: A replay that ended otherwise than recorded counts as failed.
+    strict: bool = False
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     #: "running", "finished" (every step was tried; some may have failed) or "failed" (it could not go on).
@@ -403,7 +406,8 @@ class Replay:
             "speed": self.speed,
             "timeout": self.timeout,
             "state": self.state,
-            "failed": self.state == "failed" or bool(self.report.failed),
+            "strict": self.strict,
+            "failed": self.state == "failed" or bool(self.report.failed) or (self.strict and bool(self.report.differences)),
             "error": self.error,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -433,7 +437,7 @@ class Replays:
     async def run(
         self, info: SessionInfo, number: int, state: BrowserSessionState, browser: Browser, *,
         context: str | None = None, speed: float | None = 1.0, network: str = "mock", timeout: float = 10.0,
-        tenant: str | None = None,
+        ignore_fields: Iterable[str] = (), strict: bool = False, tenant: str | None = None,
     ) -> Replay:
         """Replay version ``number`` of ``info`` (``state``) into ``browser``; the finished replay.
 
@@ -441,7 +445,7 @@ class Replays:
         """
         replay = Replay(
             secrets.token_hex(8), info.id, info.name, number, browser.id, context, speed, network, timeout, tenant=tenant,
-            report=ReplayReport(network=network),
+            strict=strict, report=ReplayReport(network=network),
         )
         self._replays[replay.id] = replay
         session = info.as_dict()
@@ -453,7 +457,7 @@ class Replays:
             async with browser.lock:
                 async with open_cdp(browser.require().url) as connection:
                     player = Player(connection, state, context=context, speed=speed, network=network, timeout=timeout,
-                                    on_step=step_done)
+                                    ignore_fields=ignore_fields, on_step=step_done)
                     replay.report = player.report  # its steps, as they are done
                     await player.run()
             replay.state = "finished"
@@ -471,6 +475,8 @@ class Replays:
                 del self._replays[replay_id]
             self._events.publish("replay.finished", session, replay=replay.id, report=replay.as_dict())
             counts = replay.report.counts()
-            log.info("replayed %s@%d (%s) into browser %s: %s; %d done, %d retried, %d failed", info.name, number,
-                     replay.id, browser.id, replay.error or replay.state, counts["done"], counts["retried"], counts["failed"])
+            log.info("replayed %s@%d (%s) into browser %s: %s; %d done, %d retried, %d skipped, %d failed; %s", info.name,
+                     number, replay.id, browser.id, replay.error or replay.state, counts["done"], counts["retried"],
+                     counts["skipped"], counts["failed"],
+                     "ended as recorded" if replay.report.as_recorded else f"{len(replay.report.differences)} difference(s)")
         return replay
