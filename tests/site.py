@@ -268,6 +268,10 @@ class _Handler(BaseHTTPRequestHandler):
             "/flow/done": self._flow_done,
             "/popup": self._popup,
             "/sw.js": self._service_worker,
+            "/requests": self._requests,
+            "/requests-sw.js": self._requests_worker,
+            "/redirect": self._redirect_to,
+            "/api/echo": self._echo,
         }.get(parts.path)
         if route is None:
             self._respond(404, _html("Not found", "<p>Not found</p>"))
@@ -282,12 +286,36 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/api/flow":
             self._flow_answer(body)
+        elif path == "/api/cors":
+            self._json(200, {"cors": json.loads(body or b"null"), "n": self._count()}, self._cors())
+        elif path == "/api/beacon":
+            self.server.site.beacons.append(body)
+            self._respond(204)
         elif path == "/login":
             self._login(form)
         elif path == "/logout":
             self._logout(form)
         else:
             self._respond(404, _html("Not found", "<p>Not found</p>"))
+
+    def do_OPTIONS(self) -> None:
+        self._record()
+        if urlsplit(self.path).path == "/api/cors":
+            self._respond(204, headers=self._cors())
+        else:
+            self._respond(405)
+
+    def _cors(self) -> list[tuple[str, str]]:
+        return [("Access-Control-Allow-Origin", self.headers.get("Origin", "*")),
+                ("Access-Control-Allow-Credentials", "true"),
+                ("Access-Control-Allow-Methods", "POST"),
+                ("Access-Control-Allow-Headers", "content-type, x-token")]
+
+    def _count(self) -> int:
+        site = self.server.site
+        with site._lock:
+            site.answers += 1
+            return site.answers
 
     # -- routes ------------------------------------------------------------------
 
@@ -492,6 +520,56 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self._json(200, answer, [("Set-Cookie", f"order={order}; Path=/")])
 
+    def _requests(self, query: dict[str, list[str]]) -> None:
+        """A page whose button sends the requests a mocked replay must answer: a redirect chain, a
+        cross-origin POST with a preflight (its body holds a timestamp), a beacon, and a request its
+        service worker makes; what came back goes to #out and localStorage."""
+        other = self._origin("127.0.0.2")
+        body = (
+            "<button id=go>Go</button><pre id=out></pre>"
+            "<script>"
+            "const ready = navigator.serviceWorker.register('/requests-sw.js').then(() => navigator.serviceWorker.ready)"
+            "  .then(() => navigator.serviceWorker.controller || new Promise((resolve) =>"
+            "    navigator.serviceWorker.addEventListener('controllerchange', resolve, {once: true})));"
+            "let step = 'start';"
+            "document.querySelector('#go').addEventListener('click', () => go().catch((e) => {"
+            "  document.querySelector('#out').textContent = 'error at ' + step + ': ' + e; }));"
+            "async function go() {"
+            "  step = 'redirect';"
+            "  const redirected = await (await fetch('/redirect?to=' + encodeURIComponent('/redirect?to=/api/echo%3Fn%3Dhop'))).json();"
+            "  step = 'cors';"
+            f"  const cors = await (await fetch('{other}/api/cors', {{method: 'POST', credentials: 'include',"
+            "    headers: {'Content-Type': 'application/json', 'X-Token': 'abc'}, body: JSON.stringify({ts: Date.now(), v: 1})})).json();"
+            "  step = 'beacon';"
+            "  const beacon = navigator.sendBeacon('/api/beacon', JSON.stringify({ts: Date.now()}));"
+            "  step = 'ready';"
+            "  await ready;"
+            "  step = 'worker';"
+            "  const worker = await (await fetch('/sw/data')).json();"
+            "  const out = JSON.stringify({redirected, cors, beacon, worker});"
+            "  document.querySelector('#out').textContent = out;"
+            "  localStorage.setItem('requests', out);"
+            "}"
+            "</script>"
+        )
+        self._respond(200, _html("Requests", body))
+
+    def _requests_worker(self, query: dict[str, list[str]]) -> None:
+        script = (
+            "self.addEventListener('install', () => self.skipWaiting());"
+            "self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));"
+            "self.addEventListener('fetch', (event) => {"
+            "  if (new URL(event.request.url).pathname === '/sw/data') event.respondWith(fetch('/api/echo?n=worker'));"
+            "});"
+        )
+        self._respond(200, script, content_type="text/javascript")
+
+    def _redirect_to(self, query: dict[str, list[str]]) -> None:
+        self._respond(302, b"", headers=[("Location", _first(query, "to", "/"))])
+
+    def _echo(self, query: dict[str, list[str]]) -> None:
+        self._json(200, {"echo": _first(query, "n", ""), "n": self._count()})
+
     def _form_frame(self, query: dict[str, list[str]]) -> None:
         self._respond(200, _html("Inner form", "<input id=inner name=inner>"))
 
@@ -542,6 +620,8 @@ class Site:
         self._lock = threading.Lock()
         self._sessions: dict[str, str] = {}
         self.orders = 0
+        self.answers = 0
+        self.beacons: list[bytes] = []
         self.requests: list[RequestRecord] = []
         self.port = 0
         self.https_port = 0

@@ -487,3 +487,38 @@ def test_differences_name_tabs_fields_keys_and_cookies_without_values() -> None:
         'cookie "sid a.test/" is missing',
     ]
     assert not any("secret" in line or "something" in line for line in found)
+
+
+async def test_a_mocked_replay_answers_redirects_preflights_beacons_and_a_service_workers_requests(
+    cdp: CdpConnection, cdp_b: CdpConnection, site: Site, tmp_path: Any
+) -> None:
+    sessions = Sessions(open_store(str(tmp_path / "store")))
+    async with browser_context(cdp) as context:
+        tab = await context.new_page(site.url(path="/requests"))
+        await wait_until(lambda: evaluate(tab, "!!navigator.serviceWorker.controller"))
+        async with recording(cdp, sessions, "requests", context.id) as recorded:
+            await User(tab).click("#go")
+            await wait_until(lambda: evaluate(tab, "document.querySelector('#out').textContent !== ''"))
+            await trio.sleep(0.3)
+        expected = json.loads(await evaluate(tab, "document.querySelector('#out').textContent"))
+    assert expected["redirected"]["echo"] == "hop" and expected["cors"]["cors"]["v"] == 1
+    assert expected["worker"]["echo"] == "worker" and expected["beacon"] is True
+    exchanges = {(x.method, x.url.split("/", 3)[3], x.status, x.resource_type) for x in recorded["state"].recording.exchanges}
+    assert {("OPTIONS", "api/cors", 204, "Other"), ("GET", "requests-sw.js", 200, "ServiceWorkerScript"),
+            ("GET", "api/echo?n=worker", 200, "Fetch"), ("POST", "api/beacon", 204, "Ping")} <= exchanges, exchanges
+
+    site.stop()
+    try:
+        async with browser_context(cdp_b) as target:
+            report = await replay(cdp_b, sessions, "requests", context=target.id, speed=None, ignore_fields=["ts"])
+            page = await only_page(cdp_b, target.id)
+            replayed = json.loads(await evaluate(page, "document.querySelector('#out').textContent"))
+    finally:
+        site.start()
+    assert not report.failed, [s.as_dict() for s in report.failed]
+    assert replayed == expected
+    assert not report.unmatched
+    # The POST and the beacon carry a new timestamp: answered by the recorded ones all the same, and listed.
+    hows = {(f.method, f.url.split("/", 3)[3], f.how) for f in report.fallbacks}
+    assert hows == {("POST", "api/cors", "ignoring ts"), ("POST", "api/beacon", "ignoring ts")}, hows
+    assert report.as_recorded, report.differences

@@ -15,7 +15,11 @@ from typing import Any
 from ..errors import StateError
 from ..snapshot.model import RecordedEvent
 
-__all__ = ["body_bytes", "event_data", "json_event", "loads_document", "posted_body"]
+__all__ = ["SERVICE_WORKER_SCRIPT", "body_bytes", "event_data", "json_event", "loads_document", "posted_body"]
+
+#: The resource type of a recorded service worker's script: a replay answers its request at
+#: the browser level, where the browser fetches it (no page's network sees that request).
+SERVICE_WORKER_SCRIPT = "ServiceWorkerScript"
 
 
 def json_event(type_: str, timestamp: float, data: dict[str, Any], *, tab: int = 0, frame: Sequence[int] = (),

@@ -37,7 +37,7 @@ from ..errors import BrowserClosedError, ProtocolError
 from ..snapshot.model import NetworkExchange
 from .events import posted_body
 
-__all__ = ["Fallback", "MockNetwork", "Unmatched", "without_fields"]
+__all__ = ["Fallback", "MockNetwork", "Unmatched", "unrecorded_answer", "without_fields"]
 
 _DROPPED_HEADERS = {"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"}
 _NOT_FOUND = b"not in the recording"
@@ -156,9 +156,9 @@ class MockNetwork:
             return None
         while queue.items:
             exchange = queue.items.popleft()
+            queue.last = exchange  # given out here or by another rule: the one to give again
             if id(exchange) not in self._used:
                 self._used.add(id(exchange))
-                queue.last = exchange
                 return exchange
         return queue.last
 
@@ -205,35 +205,44 @@ class MockNetwork:
             pass  # the request was cancelled, or its page went away
 
     async def _unrecorded(self, session: CdpSession, paused: dict[str, Any]) -> None:
-        """A preflight is allowed and a beacon taken; anything else is a 404."""
-        request = paused["request"]
-        headers = _lower(request.get("headers") or {})
-        answer: dict[str, Any] = {"requestId": paused["requestId"]}
-        if request["method"].upper() == "OPTIONS" and "access-control-request-method" in headers:
-            allowed = [
-                ("Access-Control-Allow-Origin", headers.get("origin", "*")),
-                ("Access-Control-Allow-Methods", headers["access-control-request-method"]),
-                ("Access-Control-Allow-Credentials", "true"),
-                ("Vary", "Origin"),
-            ]
-            if "access-control-request-headers" in headers:
-                allowed.append(("Access-Control-Allow-Headers", headers["access-control-request-headers"]))
-            if "access-control-request-private-network" in headers:
-                allowed.append(("Access-Control-Allow-Private-Network", "true"))
-            answer.update(responseCode=204, responseHeaders=[{"name": n, "value": v} for n, v in allowed])
-            self.fallbacks.append(Fallback(request["method"], request["url"], "CORS preflight, allowed by the mock"))
-        elif paused.get("resourceType") == "Ping":
-            answer.update(responseCode=204, responseHeaders=[])
-            self.fallbacks.append(Fallback(request["method"], request["url"], "beacon, taken by the mock (204)"))
-        elif request["method"].upper() == "GET" and urlsplit(request["url"]).path == "/favicon.ico":
-            # The browser's own request, which a recording of the page's traffic does not see.
-            answer.update(responseCode=404, responseHeaders=[])
-            self.fallbacks.append(Fallback(request["method"], request["url"], "the browser's icon request, not recorded (404)"))
-        else:
-            self.unmatched.append(Unmatched(request["method"], request["url"]))
-            answer.update(responseCode=404, responseHeaders=[{"name": "Content-Type", "value": "text/plain; charset=utf-8"}],
-                          body=base64.b64encode(_NOT_FOUND).decode("ascii"))
+        answer, listed = unrecorded_answer(paused)
+        (self.fallbacks if isinstance(listed, Fallback) else self.unmatched).append(listed)  # type: ignore[arg-type]
         await session.send("Fetch.fulfillRequest", answer)
+
+
+def unrecorded_answer(paused: dict[str, Any]) -> tuple[dict[str, Any], Fallback | Unmatched]:
+    """The ``Fetch.fulfillRequest`` for a request the recording has no answer for, and how to list it.
+
+    A CORS preflight is allowed for the origin, method and headers it asks for, a beacon
+    taken (204), the browser's own icon request answered 404; anything else is unmatched (404).
+    """
+    request = paused["request"]
+    method, url = str(request.get("method", "")), str(request.get("url", ""))
+    headers = _lower(request.get("headers") or {})
+    answer: dict[str, Any] = {"requestId": paused["requestId"]}
+    if method.upper() == "OPTIONS" and "access-control-request-method" in headers:
+        allowed = [
+            ("Access-Control-Allow-Origin", headers.get("origin", "*")),
+            ("Access-Control-Allow-Methods", headers["access-control-request-method"]),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Vary", "Origin"),
+        ]
+        if "access-control-request-headers" in headers:
+            allowed.append(("Access-Control-Allow-Headers", headers["access-control-request-headers"]))
+        if "access-control-request-private-network" in headers:
+            allowed.append(("Access-Control-Allow-Private-Network", "true"))
+        answer.update(responseCode=204, responseHeaders=[{"name": n, "value": v} for n, v in allowed])
+        return answer, Fallback(method, url, "CORS preflight, allowed by the mock")
+    if paused.get("resourceType") == "Ping":
+        answer.update(responseCode=204, responseHeaders=[])
+        return answer, Fallback(method, url, "beacon, taken by the mock (204)")
+    if method.upper() == "GET" and urlsplit(url).path == "/favicon.ico":
+        # The browser's own request, which a recording of the page's traffic does not see.
+        answer.update(responseCode=404, responseHeaders=[])
+        return answer, Fallback(method, url, "the browser's icon request, not recorded (404)")
+    answer.update(responseCode=404, responseHeaders=[{"name": "Content-Type", "value": "text/plain; charset=utf-8"}],
+                  body=base64.b64encode(_NOT_FOUND).decode("ascii"))
+    return answer, Unmatched(method, url)
 
 
 def _lower(headers: Mapping[str, Any]) -> dict[str, str]:

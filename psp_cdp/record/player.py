@@ -13,7 +13,12 @@ the recorded ones (:mod:`.outcome`): the report's ``differences``.
 
 The player attaches to the context's tabs at the browser level with
 ``waitForDebuggerOnStart``, so a tab the page opens is answered from the recording from
-its first request, and is told apart from the tabs that were there.
+its first request, and is told apart from the tabs that were there. With the network
+mocked, it attaches to the context's service workers too, before the starting state is
+restored (a restored page registers its worker as it loads): what a worker fetches is
+answered through its own session, and the worker's script, which the browser fetches
+where no page sees it, through ``Fetch`` at the browser level (for the scripts the
+recording holds only).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from ..state.dom import ELEMENT_HELPERS
 from ..state.engine import restore_state
 from ..state.pages import BrowserContext
 from ..state.registry import RestoreReport
-from .events import event_data, loads_document
+from .events import SERVICE_WORKER_SCRIPT, event_data, loads_document
 from .mock import Fallback, MockNetwork, Unmatched
 from .outcome import cookie_digests, differences, read_end_state
 from .recorder import release_waiting as _resume
@@ -223,6 +228,7 @@ class Player:
         # Documents each attached tab loaded since it was attached (by target id).
         self._documents: dict[str, int] = {}
         self._closed: set[int] = set()
+        self._workers: dict[str, CdpSession] = {}  # service workers of the context, by target id
         # The navigations the recording shows: (tab, document) -> URL.
         self._navigations = {
             (e.tab, e.document): _url_of(e) for e in state.recording.events if e.type == "navigate" and e.document
@@ -230,10 +236,16 @@ class Player:
 
     async def run(self) -> ReplayReport:
         """Restore the starting state, replay every event; the report (it lists failed steps)."""
-        self.report.restore = await restore_state(self.connection, self.state, context=self.context_id, network=self.mock)
-        self.context = await BrowserContext.resolve(self.connection, self.report.restore.context_id)
+        if self.context_id == "new":
+            self.context = await BrowserContext.create(self.connection)
+        else:
+            self.context = await BrowserContext.resolve(self.connection, self.context_id)
         try:
             async with trio.open_nursery() as nursery:
+                if self.mock is not None:
+                    await nursery.start(self._serve_workers, nursery)
+                self.report.restore = await restore_state(
+                    self.connection, self.state, context=self.context.id or "default", network=self.mock)
                 await self._attach(nursery)
                 await self._replay()
                 await self._settle()
@@ -277,12 +289,50 @@ class Player:
 
     # ---- tabs
 
+    def _auto_attach(self, *kinds: str) -> dict[str, Any]:
+        if self.mock is not None:
+            kinds += ("service_worker",)
+        return {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True,
+                "filter": [{"type": kind, "exclude": False} for kind in kinds]}
+
+    async def _serve_workers(self, nursery: trio.Nursery, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Answer the context's service workers from the recording: their requests, and their scripts."""
+        scripts = {x.url for x in self.state.recording.exchanges if x.resource_type == SERVICE_WORKER_SCRIPT}
+        with self.connection.listen("Fetch.requestPaused", "Target.attachedToTarget", buffer=4096) as events:
+            await self.connection.send("Target.setAutoAttach", self._auto_attach())
+            if scripts:
+                patterns = [{"urlPattern": _url_pattern(url), "requestStage": "Request"} for url in sorted(scripts)]
+                await self.connection.send("Fetch.enable", {"patterns": patterns})
+            task_status.started()
+            async for event in events:
+                if event.method == "Target.attachedToTarget":
+                    # Only workers: a page attached meanwhile is the restore's own session.
+                    if event.params.get("targetInfo", {}).get("type") == "service_worker":
+                        await self._on_attached(nursery, event.params, initial=False)
+                else:
+                    nursery.start_soon(self._worker_script, event.params)
+
+    async def _worker_script(self, paused: dict[str, Any]) -> None:
+        """A service worker's script, paused at the browser level: answered when the worker is the context's."""
+        assert self.mock is not None
+        owner = paused.get("frameId", "")
+        if owner not in self._workers:
+            try:
+                info = (await self.connection.send("Target.getTargetInfo", {"targetId": owner}))["targetInfo"]
+            except (ProtocolError, KeyError):
+                info = None
+            if info is None or not self.context.owns(info):
+                try:
+                    await self.connection.send("Fetch.continueRequest", {"requestId": paused["requestId"]})
+                except (ProtocolError, BrowserClosedError):
+                    pass
+                return
+        self._last_request = trio.current_time()
+        await self.mock.answer(self.connection, paused)
+
     async def _attach(self, nursery: trio.Nursery) -> None:
         with self.connection.listen("Target.attachedToTarget", buffer=4096) as attached:
-            await self.connection.send(
-                "Target.setAutoAttach",
-                {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True, "filter": [{"type": "page", "exclude": False}]},
-            )
+            await self.connection.send("Target.setAutoAttach", self._auto_attach("page"))
             while True:
                 try:
                     event = attached.receive_nowait()
@@ -298,11 +348,18 @@ class Player:
     async def _follow_new_tabs(self, nursery: trio.Nursery) -> None:
         with self.connection.listen("Target.attachedToTarget", buffer=4096) as attached:
             async for event in attached:
-                await self._on_attached(nursery, event.params, initial=False)
+                if event.params.get("targetInfo", {}).get("type") != "service_worker":  # _serve_workers has those
+                    await self._on_attached(nursery, event.params, initial=False)
 
     async def _on_attached(self, nursery: trio.Nursery, params: dict[str, Any], *, initial: bool) -> None:
         info = params.get("targetInfo", {})
         session = self.connection.session(params["sessionId"], info.get("targetId"))
+        if info.get("type") == "service_worker" and self.context.owns(info) and info["targetId"] not in self._workers:
+            # Not awaited: a new worker answers its set-up only once its script has come, which
+            # is a request paused at the browser level, answered by the task that called this.
+            self._workers[info["targetId"]] = session
+            nursery.start_soon(self._serve, session, True)
+            return
         if info.get("type") != "page" or not self.context.owns(info) or info["targetId"] in self._attached:
             await _resume(session)
             if info.get("type") != "page" or not self.context.owns(info):
@@ -315,14 +372,20 @@ class Player:
         else:
             self._new_tab.set()
 
-    async def _serve(self, session: CdpSession, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Set a tab or iframe session up; answer its requests from the recording."""
+    async def _serve(self, session: CdpSession, worker: bool = False, *,
+                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Set a tab, iframe or service worker session up; answer its requests from the recording."""
         with session.listen("Fetch.requestPaused", "Target.attachedToTarget", "Page.frameNavigated", buffer=4096) as events:
-            commands: list[tuple[str, dict[str, Any] | None]] = [("Page.enable", None)]
+            commands: list[tuple[str, dict[str, Any] | None]] = [] if worker else [("Page.enable", None)]
             if self.mock is not None:
                 commands.append(("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]}))
-            commands.append(("Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True,
-                                                      "filter": [{"type": "iframe", "exclude": False}]}))
+                if not worker:
+                    # The recording holds what the page got, its worker's answers included: the page
+                    # asks the recording, not its worker (whose answers the recording holds no body of).
+                    commands += [("Network.enable", None), ("Network.setBypassServiceWorker", {"bypass": True})]
+            if not worker:
+                commands.append(("Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True,
+                                                          "filter": [{"type": "iframe", "exclude": False}]}))
             async with trio.open_nursery() as nursery:
                 # Requests are answered while the set-up runs: Page.enable on a tab paused at its
                 # start answers once its first document has come, which may be a paused request.
@@ -388,9 +451,11 @@ class Player:
     async def _release(self) -> None:
         try:
             await self.connection.send("Target.setAutoAttach", {"autoAttach": False, "waitForDebuggerOnStart": False, "flatten": True})
+            if self.mock is not None:
+                await self.connection.send("Fetch.disable")
         except (ProtocolError, BrowserClosedError):
             pass
-        for session in self._attached.values():
+        for session in [*self._attached.values(), *self._workers.values()]:
             await session.detach()
 
     # ---- events
@@ -670,3 +735,8 @@ def _url_of(event: RecordedEvent) -> str:
         return str(event_data(event).get("url", ""))
     except StateError:
         return ""
+
+
+def _url_pattern(url: str) -> str:
+    """A ``Fetch`` URL pattern that matches ``url`` alone (``*`` and ``?`` are wildcards; backslash escapes)."""
+    return url.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")

@@ -15,8 +15,13 @@ out-of-process iframe (auto-attached the same way), it:
 * records network exchanges from the ``Network`` domain, response bodies read once each
   response has finished, headers as they went over the wire (``...ExtraInfo``: with
   their ``Set-Cookie``); and, for the tabs open at the start, the resources their pages
-  already hold (``Page.getResourceTree`` / ``getResourceContent``), so that a replay
-  with the network mocked can load those pages too.
+  already hold (``Page.getResourceTree`` / ``getResourceContent``) and the scripts of
+  the service workers registered for them (fetched again from the page, marked
+  :data:`~.events.SERVICE_WORKER_SCRIPT`), so that a replay with the network mocked can
+  load those pages and register those workers too.
+
+With the network recorded, the context's service workers are attached as well (paused at
+their start like tabs): what they fetch themselves is recorded with the tabs' traffic.
 
 Each page event gets the number of the tab's document it happened in (``document``:
 main-frame documents loaded before it during the recording), from the document token the
@@ -46,7 +51,7 @@ from ..cdp import CdpConnection, CdpSession, EventStream
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import Header, NetworkExchange, RecordedEvent, RecordingState, TabEndState, ValueDigest
 from ..state.pages import BrowserContext, Frame
-from .events import body_bytes, json_event, loads_document, posted_body
+from .events import SERVICE_WORKER_SCRIPT, body_bytes, json_event, loads_document, posted_body
 from .outcome import cookie_digests, read_end_state
 from .script import BINDING, SWITCH_OFF, WORLD, recorder_script
 
@@ -107,6 +112,7 @@ class _Target:
     starting: dict[str, str] = field(default_factory=dict)  # frame -> navigation type
     page_opened: bool = False  # opened by another tab: its first navigation is the page's
     events: EventStream | None = None
+    worker: bool = False  # a service worker: its network only
 
 
 class Recorder:
@@ -190,10 +196,11 @@ class Recorder:
                 self._bodies = bodies
                 async with trio.open_nursery() as nursery:
                     with self.connection.listen("Target.attachedToTarget", "Target.detachedFromTarget", buffer=_BUFFER) as events:
+                        kinds = ["page", "service_worker"] if self.network else ["page"]
                         await self.connection.send(
                             "Target.setAutoAttach",
                             {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True,
-                             "filter": [{"type": "page", "exclude": False}]},
+                             "filter": [{"type": kind, "exclude": False} for kind in kinds]},
                         )
                         # Tabs already open are attached at once; set each up before saying so.
                         initial = []
@@ -238,8 +245,8 @@ class Recorder:
         """Keep how each open tab and the cookies look now; a tab that cannot be read is left out."""
         ends = []
         for target in list(self._targets):
-            if target.session.target_id is None:
-                continue  # an iframe's session
+            if target.session.target_id is None or target.worker:
+                continue  # an iframe's or a worker's session
             try:
                 ends.append(await read_end_state(target.session, target.tab))
             except StateError as exc:
@@ -260,10 +267,14 @@ class Recorder:
         if event.method == "Target.detachedFromTarget":
             for target in [t for t in self._targets if t.session.session_id == params.get("sessionId")]:
                 self._targets.remove(target)
-                self._add(json_event("tab_close", self._now(), {}, tab=target.tab))
+                if not target.worker:
+                    self._add(json_event("tab_close", self._now(), {}, tab=target.tab))
             return
         info = params.get("targetInfo", {})
         session = self.connection.session(params["sessionId"], info.get("targetId"))
+        if info.get("type") == "service_worker" and self.network and self.context.owns(info):
+            await nursery.start(self._follow, _Target(session, 0, worker=True), initial)
+            return
         if info.get("type") != "page" or not self.context.owns(info):
             await release_waiting(session)
             await session.detach()
@@ -281,9 +292,9 @@ class Recorder:
         await nursery.start(self._follow, target, initial)
 
     async def _follow(self, target: _Target, initial: bool, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Set up one tab or iframe session and record what it reports, until it goes away."""
+        """Set up one tab, iframe or service worker session and record what it reports, until it goes away."""
         session = target.session
-        names = _PAGE_EVENTS + (_NETWORK_EVENTS if self.network else ())
+        names = _NETWORK_EVENTS if target.worker else _PAGE_EVENTS + (_NETWORK_EVENTS if self.network else ())
         with session.listen(*names, buffer=_BUFFER) as events:
             try:
                 await self._set_up(target, initial)
@@ -310,6 +321,9 @@ class Recorder:
         target answers some of them only once it runs, and it runs only after them.
         """
         session = target.session
+        if target.worker:
+            await session.send_all(("Network.enable", _NETWORK_BUFFER), ("Runtime.runIfWaitingForDebugger", None))
+            return
         commands: list[tuple[str, dict[str, Any] | None]] = [
             ("Runtime.enable", None),
             ("Runtime.addBinding", {"name": BINDING, "executionContextName": WORLD}),
@@ -492,6 +506,9 @@ class Recorder:
             message.body_missing = not bodiless
             return
         message.response_body = body_bytes(result.get("body", ""), bool(result.get("base64Encoded")))
+        if not message.response_body and any(t.worker and t.session is session for t in self._targets):
+            # A worker's network keeps no body of what it streamed on (to a page, as its answer).
+            message.body_missing = not (300 <= message.status < 400 or message.status in (204, 304) or message.method == "HEAD")
 
     async def _read_post_data(self, session: CdpSession, request_id: str, message: NetworkExchange) -> None:
         try:
@@ -526,10 +543,30 @@ class Recorder:
                 if message is not None:
                     message.tab = target.tab
                     self._done.append(message)
+            if frame.get("parentId") is None:
+                await self._worker_scripts(target, frame)
+
+    async def _worker_scripts(self, target: _Target, frame: dict[str, Any]) -> None:
+        """The scripts of the service workers registered for the tab's page, fetched again from it."""
+        try:
+            urls = await Frame(target.session, frame["id"], frame["url"]).call(_WORKER_SCRIPTS)
+        except (ProtocolError, StateError):
+            return
+        known = {x.url for x in self._done}
+        for url in urls if isinstance(urls, list) else []:
+            if not isinstance(url, str) or url in known or not url.startswith(_RECORDED_SCHEMES):
+                continue
+            resource = {"url": url, "type": SERVICE_WORKER_SCRIPT, "mimeType": "text/javascript"}
+            message = await _fetched(target.session, frame, resource)
+            if message is not None:
+                message.tab = target.tab
+                self._done.append(message)
 
     async def _release(self) -> None:
         # Before auto-attaching ends: that detaches the sessions it made.
         for target in self._targets:
+            if target.worker:
+                continue
             try:
                 await _switch_off(target.session)
                 await target.session.send("Runtime.removeBinding", {"name": BINDING})
@@ -558,6 +595,14 @@ async def _cached(session: CdpSession, frame: dict[str, Any], resource: dict[str
     message.response_headers.add(name="Content-Type", value=content_type or "application/octet-stream")
     return message
 
+
+#: The script URLs of the service workers registered for a page's origin (in the page's scope or not).
+_WORKER_SCRIPTS = """async function () {
+  if (!navigator.serviceWorker) return [];
+  const registrations = await navigator.serviceWorker.getRegistrations();
+  const workers = registrations.flatMap((r) => [r.active, r.waiting, r.installing]).filter(Boolean);
+  return [...new Set(workers.map((w) => w.scriptURL))];
+}"""
 
 _FETCH_AGAIN = """async function (url) {
   if (new URL(url).origin !== location.origin) return null;
