@@ -47,6 +47,7 @@ __all__ = [
     "CdpSession",
     "EventStream",
     "EventStreamStatistics",
+    "Posted",
     "RawEvent",
     "connect_cdp",
     "open_cdp",
@@ -177,6 +178,36 @@ class _Pending:
     closed: str | None = None
 
 
+class Posted:
+    """Commands written to the browser whose answers are still to come (:meth:`CdpSession.post`)."""
+
+    def __init__(self, connection: CdpConnection) -> None:
+        self._connection = connection
+        self._pendings: list[tuple[int, str, _Pending]] = []
+
+    async def results(self) -> list[dict[str, Any]]:
+        """Wait for every answer, in order; the first failure is raised."""
+        try:
+            for _, _, pending in self._pendings:
+                if pending.closed is None:
+                    await pending.done.wait()
+        finally:
+            self.aclose()
+        results = []
+        for _, method, pending in self._pendings:
+            if pending.closed is not None:
+                raise BrowserClosedError(f"{method}: {pending.closed} ({self._connection.endpoint})")
+            if pending.error is not None:
+                raise ProtocolError(method, pending.error.get("code"), str(pending.error.get("message", pending.error)))
+            results.append(pending.result or {})
+        return results
+
+    def aclose(self) -> None:
+        """Forget the commands: answers that come later are dropped."""
+        for command_id, _, _ in self._pendings:
+            self._connection._pending.pop(command_id, None)
+
+
 class CdpSession:
     """A flat session on one target (or, for :class:`CdpConnection`, the browser itself)."""
 
@@ -215,7 +246,16 @@ class CdpSession:
         A target paused at its start (``waitForDebuggerOnStart``) answers some commands only
         once it runs: send those together with ``Runtime.runIfWaitingForDebugger``.
         """
-        return await self._connection._send_many([(m, p or {}) for m, p in commands], self)
+        return await (await self.post(*commands)).results()
+
+    async def post(self, *commands: tuple[str, dict[str, Any] | None]) -> Posted:
+        """Write raw commands back to back, in order, and return without waiting for their answers.
+
+        The browser handles a session's commands in the order they were written; await
+        :meth:`Posted.results` for the answers (its first failure is raised there). Always
+        await it, or ``aclose`` it: until then the commands are remembered.
+        """
+        return await self._connection._post_many([(m, p or {}) for m, p in commands], self)
 
     @contextmanager
     def listen(self, *events: type | str, buffer: int = 1024) -> Iterator[EventStream]:
@@ -301,7 +341,11 @@ class CdpConnection(CdpSession):
 
     async def _send_many(self, commands: list[tuple[str, dict[str, Any]]], session: CdpSession) -> list[dict[str, Any]]:
         """Write the commands in order, then wait for every answer; the first failure is raised."""
-        pendings: list[tuple[int, str, _Pending]] = []
+        return await (await self._post_many(commands, session)).results()
+
+    async def _post_many(self, commands: list[tuple[str, dict[str, Any]]], session: CdpSession) -> Posted:
+        """Write the commands in order; their answers are awaited through the :class:`Posted`."""
+        posted = Posted(self)
         try:
             for method, params in commands:
                 if session.closed:
@@ -312,27 +356,17 @@ class CdpConnection(CdpSession):
                     message["sessionId"] = session.session_id
                 pending = _Pending(method, session.session_id)
                 self._pending[command_id] = pending
-                pendings.append((command_id, method, pending))
+                posted._pendings.append((command_id, method, pending))
                 try:
                     await self._ws.send_message(wire_json(message))
                 except ConnectionClosed:
-                    for _, _, sent in pendings:
+                    for _, _, sent in posted._pendings:
                         sent.closed = "browser connection closed"
                     break
-            for _, _, pending in pendings:
-                if pending.closed is None:
-                    await pending.done.wait()
-        finally:
-            for command_id, _, _ in pendings:
-                del self._pending[command_id]
-        results = []
-        for _, method, pending in pendings:
-            if pending.closed is not None:
-                raise BrowserClosedError(f"{method}: {pending.closed} ({self.endpoint})")
-            if pending.error is not None:
-                raise ProtocolError(method, pending.error.get("code"), str(pending.error.get("message", pending.error)))
-            results.append(pending.result or {})
-        return results
+        except BaseException:
+            posted.aclose()
+            raise
+        return posted
 
     async def _read(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()

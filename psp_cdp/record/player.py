@@ -24,13 +24,13 @@ recording holds only).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
-from ..cdp import CdpConnection, CdpSession
+from ..cdp import CdpConnection, CdpSession, Posted
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import BrowserSessionState, RecordedEvent, TabEndState
 from ..state.dom import ELEMENT_HELPERS
@@ -60,11 +60,12 @@ _FIND = "function (selectors) {" + ELEMENT_HELPERS + " return find(selectors); }
 _VALUE = "function () { return this.isContentEditable ? this.innerHTML : this.value; }"
 _SET_VALUE = r"""function (value) {
   const fire = (type) => this.dispatchEvent(new Event(type, {bubbles: true, composed: type === "input"}));
-  if (this.isContentEditable) { this.innerHTML = value; fire("input"); return; }
+  if (this.isContentEditable) { this.innerHTML = value; fire("input"); return this.innerHTML; }
   const proto = this instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype
     : this instanceof HTMLSelectElement ? HTMLSelectElement.prototype : HTMLInputElement.prototype;
   Object.getOwnPropertyDescriptor(proto, "value").set.call(this, value);
   fire("input"); fire("change");
+  return this.value;
 }"""
 _CHECKED = "function () { return this.checked; }"
 #: Gives a file input the recorded files (bytes in base64), unless it holds files of the same names, types and sizes.
@@ -109,6 +110,11 @@ _OFFSETS = r"""function () {
   for (let el = this; el; el = el.parentElement) offsets.push(el.scrollLeft, el.scrollTop);
   return offsets.join();
 }"""
+#: Milliseconds from a focus to the click on the same element within which the focus was the click's mousedown.
+_PRESS = 500.0
+_DETACHED = "__psp_detached"
+#: Wraps a function called on an element: it throws when the element has left its document.
+_CONNECTED = "function (...args) { if (!this.isConnected) throw new Error('" + _DETACHED + "'); return (__DECLARATION__).apply(this, args); }"
 #: Seconds to wait for a wheel's scrolling to start, and the polls it must stay still to be over.
 _WHEEL_START, _WHEEL_STILL = 0.5, 3
 _SCROLL = r"""function (x, y) {
@@ -148,6 +154,9 @@ class ReplayReport:
     #: Whether the recording has an end state to compare with; where the replay ended otherwise.
     compared: bool = False
     differences: list[str] = field(default_factory=list)
+    #: When the events began and ended (``trio.current_time()``), after the restore and before the comparison.
+    events_started: float = 0.0
+    events_ended: float = 0.0
 
     @property
     def failed(self) -> list[Step]:
@@ -185,11 +194,53 @@ class _Skipped(Exception):
     """A step whose document is gone, replaced by a navigation the recording shows; the reason."""
 
 
+class _Detached(Exception):
+    """The element found before is no longer in its page."""
+
+
+@dataclass
+class _Pressed:
+    """A mouse button pressed by a focus step, to be released by the click step ``index``."""
+
+    index: int
+    x: float
+    y: float
+    retried: str
+
+
 @dataclass
 class _Tab:
     target_id: str
     session: CdpSession
     worlds: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Set once the input written so far has been answered (None: none written yet).
+    busy: trio.Event | None = None
+    #: Set once the checks and settings started so far (in the background) are done.
+    calling: trio.Event | None = None
+    #: A mouse move written ahead of a click, not answered yet.
+    moved: Posted | None = None
+    #: The element (document, frame, selectors) the last keys went to, focused.
+    keys_to: tuple[Any, ...] | None = None
+    pressed: _Pressed | None = None
+
+
+@dataclass
+class _Action:
+    """What a step does at its due time: input to write (``post``), answered in the background; a ``call``,
+    run in the background after the tab's earlier input and checks (``background``) or at once."""
+
+    tab: _Tab | None = None
+    post: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    call: Callable[[], Awaitable[Any]] | None = None
+    background: bool = False
+    retried: str = ""
+    #: Once the input is answered: what else the step waits for (the wheel's scrolling).
+    after: Callable[[], Awaitable[None]] | None = None
+    posted: list[Posted] = field(default_factory=list)
+    #: What the background call waits for first: the tab's input and checks before it.
+    before: list[trio.Event] = field(default_factory=list)
+    #: The tab's events this step sets once it is finished.
+    owns: list[trio.Event] = field(default_factory=list)
 
 
 class Player:
@@ -229,6 +280,7 @@ class Player:
         self._documents: dict[str, int] = {}
         self._closed: set[int] = set()
         self._workers: dict[str, CdpSession] = {}  # service workers of the context, by target id
+        self._trees: dict[str, dict[str, Any]] = {}  # each tab's frame tree, by session id, until a frame changes
         # The navigations the recording shows: (tab, document) -> URL.
         self._navigations = {
             (e.tab, e.document): _url_of(e) for e in state.recording.events if e.type == "navigate" and e.document
@@ -375,7 +427,8 @@ class Player:
     async def _serve(self, session: CdpSession, worker: bool = False, *,
                      task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Set a tab, iframe or service worker session up; answer its requests from the recording."""
-        with session.listen("Fetch.requestPaused", "Target.attachedToTarget", "Page.frameNavigated", buffer=4096) as events:
+        with session.listen("Fetch.requestPaused", "Target.attachedToTarget", "Page.frameNavigated", "Page.frameAttached",
+                            "Page.frameDetached", buffer=4096) as events:
             commands: list[tuple[str, dict[str, Any] | None]] = [] if worker else [("Page.enable", None)]
             if self.mock is not None:
                 commands.append(("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]}))
@@ -403,7 +456,10 @@ class Player:
             if event.method == "Fetch.requestPaused" and self.mock is not None:
                 self._last_request = trio.current_time()
                 nursery.start_soon(self.mock.answer, session, event.params)
+            elif event.method in ("Page.frameAttached", "Page.frameDetached"):
+                self._trees.pop(session.session_id or "", None)
             elif event.method == "Page.frameNavigated":
+                self._trees.pop(session.session_id or "", None)
                 frame = event.params.get("frame", {})
                 if session.target_id is not None and not frame.get("parentId") and loads_document(frame.get("url", "")):
                     self._documents[session.target_id] = self._documents.get(session.target_id, 0) + 1
@@ -459,87 +515,213 @@ class Player:
             await session.detach()
 
     # ---- events
+    #
+    # Each step is prepared before it is due (its element found, the mouse moved over it),
+    # acted on at its due time (its input written without waiting for the answer to the
+    # input before it: the browser handles a tab's commands in order), and finished in the
+    # background (the answers, the wheel's scrolling). A step that reads the page waits for
+    # the tab's earlier input to be answered first, so that it sees what that input did.
 
     async def _replay(self) -> None:
-        start = trio.current_time()
-        for index, event in enumerate(self.state.recording.events):
-            due = event.timestamp / self.speed if self.speed else 0.0
-            if self.speed:
-                await trio.sleep_until(start + due / 1000)
-            step = Step(index, event.type, event.target, event.tab, scheduled=due)
-            step.dispatched = (trio.current_time() - start) * 1000
-            if not self.speed:
-                step.scheduled = step.dispatched
-            try:
-                retried = await self._dispatch(event)
-                if retried:
-                    step.outcome, step.reason = RETRIED, retried
-            except _Skipped as exc:
-                step.outcome, step.reason = SKIPPED, str(exc)
-            except _Failed as exc:
-                step.outcome, step.reason = FAILED, str(exc)
-            except (ProtocolError, StateError) as exc:
-                step.outcome, step.reason = FAILED, str(exc)
-            except trio.TooSlowError:
-                step.outcome, step.reason = FAILED, f"timed out after {self.timeout:g}s"
-            self.report.steps.append(step)
-            if self.on_step is not None:
-                self.on_step(step)
+        events = self.state.recording.events
+        start = self.report.events_started = trio.current_time()
+        previous = trio.Event()
+        previous.set()
+        async with trio.open_nursery() as finishing:
+            for index, event in enumerate(events):
+                due = event.timestamp / self.speed if self.speed else 0.0
+                step = Step(index, event.type, event.target, event.tab, scheduled=due)
+                action = _Action()
+                try:
+                    action = await self._prepare(index, event)
+                    if self.speed:
+                        await trio.sleep_until(start + due / 1000)
+                    step.dispatched = (trio.current_time() - start) * 1000
+                    step.reason = action.retried
+                    await self._act(action, step)
+                except trio.TooSlowError:
+                    step.outcome, step.reason = FAILED, f"timed out after {self.timeout:g}s"
+                except _Skipped as exc:
+                    step.outcome, step.reason = SKIPPED, str(exc)
+                except (_Failed, ProtocolError, StateError, BrowserClosedError) as exc:
+                    step.outcome, step.reason = FAILED, str(exc)
+                if not step.dispatched:
+                    step.dispatched = (trio.current_time() - start) * 1000
+                if not self.speed:
+                    step.scheduled = step.dispatched
+                self.report.steps.append(step)
+                done = trio.Event()
+                finishing.start_soon(self._finish, step, action, previous, done)
+                previous = done
+        self.report.events_ended = trio.current_time()
 
-    async def _dispatch(self, event: RecordedEvent) -> str:
-        """Replay one event; a reason when it needed a retry, else an empty string."""
+    async def _act(self, action: _Action, step: Step) -> None:
+        """Do what a step does at its due time; what it set off is finished by :meth:`_finish`."""
+        tab = action.tab
+        if tab is not None and action.post:
+            if tab.calling is not None:
+                await tab.calling.wait()  # input goes after the checks and settings before it
+            if tab.moved is not None:
+                action.posted.append(tab.moved)
+                tab.moved = None
+            action.posted.append(await tab.session.post(*action.post))
+            tab.busy = trio.Event()
+            action.owns.append(tab.busy)
+        elif tab is not None and action.call is not None and action.background:
+            action.before = [e for e in (tab.busy, tab.calling) if e is not None]
+            tab.calling = trio.Event()
+            action.owns.append(tab.calling)
+        elif action.call is not None:
+            step.reason = await action.call() or action.retried
+
+    async def _finish(self, step: Step, action: _Action, previous: trio.Event, done: trio.Event) -> None:
+        """Wait for what the step set off (or run its check), then report it, after the steps before it."""
+        try:
+            with trio.fail_after(self.timeout):
+                for posted in action.posted:
+                    await posted.results()
+                if action.after is not None and step.outcome == DONE:
+                    await action.after()
+                if action.background and action.call is not None and step.outcome == DONE:
+                    for event in action.before:
+                        await event.wait()
+                    step.reason = await action.call() or action.retried
+        except trio.TooSlowError:
+            step.outcome, step.reason = FAILED, f"the browser did not take the step within {self.timeout:g}s"
+        except _Skipped as exc:
+            step.outcome, step.reason = SKIPPED, str(exc)
+        except (_Failed, ProtocolError, StateError, BrowserClosedError) as exc:
+            step.outcome, step.reason = FAILED, str(exc)
+        finally:
+            for posted in action.posted:
+                posted.aclose()
+            for event in action.owns:
+                event.set()
+        if step.outcome == DONE and step.reason:
+            step.outcome = RETRIED
+        await previous.wait()
+        if self.on_step is not None:
+            self.on_step(step)
+        done.set()
+
+    async def _settled(self, tab: _Tab) -> None:
+        """Wait until the tab's input so far has been answered (its scrolling done), and its checks are done."""
+        while True:
+            pending = [e for e in (tab.busy, tab.calling) if e is not None and not e.is_set()]
+            if not pending:
+                return
+            await pending[0].wait()
+
+    async def _prepare(self, index: int, event: RecordedEvent) -> _Action:
+        """What the step does at its due time; what can be done before (finding its element) is done here."""
         data = event_data(event)
         kind = event.type
         if kind == "tab_open":
-            if data.get("opener") is not None:
-                await self._opened_by_page(event.tab)
-            else:
-                await self._open_tab(event.tab)
-            return ""
+            return _Action(call=lambda: self._open(event, data))
         tab = await self._tab(event.tab)
+        if kind == "click" and tab.pressed is not None and tab.pressed.index == index:
+            pressed, tab.pressed = tab.pressed, None
+            return _Action(tab, post=[_mouse("mouseReleased", pressed.x, pressed.y, data)], retried=pressed.retried)
+        if kind not in ("keydown", "keyup", "input", "change"):
+            tab.keys_to = None
         if kind == "navigate":
-            return await self._navigate(tab, data)
+            return _Action(call=lambda: self._navigate(tab, data))
         if kind == "tab_close":
-            await self.context.close_target(tab.target_id)
-            self._closed.add(event.tab)
-            return ""
+            return _Action(call=lambda: self._close(tab, event.tab))
         self._check_document(tab, event)
         if kind in ("dblclick", "mutation"):
-            return ""  # the second click made it
+            return _Action()  # the second click made it
         if kind == "keyup":
-            await self._key(tab, "keyUp", data)
-            return ""
+            return _Action(tab, post=[_key("keyUp", data)])
+        if kind == "keydown":
+            return await self._prepare_key(tab, event, data)
         if kind == "scroll" and not event.element.selectors:
-            await self._call(tab, _SCROLL, data.get("x", 0), data.get("y", 0), world=await self._world(tab, list(event.frame)))
-            return ""
-        element, late = await self._element(tab, event)
-        retried = f"the element appeared after {late:.1f}s" if late else ""
-        if kind in ("click", "wheel"):
-            element, x, y, waited = await self._visible_point(
-                tab, event, element, *((data.get("offsetX"), data.get("offsetY")) if kind == "click" else (data.get("x"), data.get("y"))),
-                absolute=kind == "wheel")
-            retried = retried or ("the element became visible late" if waited else "")
-            if kind == "click":
-                await self._click(tab, x, y, data)
+            world = await self._world(tab, list(event.frame))
+            return _Action(tab, call=lambda: self._call(tab, _SCROLL, data.get("x", 0), data.get("y", 0), world=world),
+                           background=True)
+        if kind in ("input", "change", "scroll") or (kind == "focus" and self._click_after(index, event) is None):
+            # A check or a setting, done in the background once the tab's earlier input has been answered.
+            element, retried = await self._element(tab, event)
+            return _Action(tab, call=self._check(tab, event, element, data), background=True, retried=retried)
+        await self._settled(tab)
+        element, retried = await self._element(tab, event)
+        if kind == "click":
+            x, y, aimed = await self._aim(tab, event, element, data)
+            press = [_mouse("mousePressed", x, y, data), _mouse("mouseReleased", x, y, data)]
+            return _Action(tab, post=press, retried=retried or aimed)
+        if kind == "focus":
+            # The focus of a mousedown: the press goes at its time, the release at the click's.
+            click = self._click_after(index, event)
+            assert click is not None
+            x, y, aimed = await self._aim(tab, click, element, event_data(click))
+            tab.pressed = _Pressed(index + 1, x, y, retried or aimed)
+            return _Action(tab, post=[_mouse("mousePressed", x, y, event_data(click))])
+        if kind == "wheel":
+            x, y, aimed = await self._point_at(tab, event, element, data.get("x"), data.get("y"), absolute=True)
+            before = await self._call_on(tab, element, _OFFSETS)
+            wheel = ("Input.dispatchMouseEvent", {
+                "type": "mouseWheel", "x": x, "y": y, "deltaX": data.get("deltaX", 0), "deltaY": data.get("deltaY", 0),
+                "modifiers": data.get("modifiers", 0)})
+            return _Action(tab, post=[wheel], retried=retried or aimed, after=lambda: self._wheel_settles(tab, element, before))
+        raise _Failed(f"unknown event type {kind!r}")
+
+    def _check(self, tab: _Tab, event: RecordedEvent, element: str, data: dict[str, Any]) -> Callable[[], Awaitable[str]]:
+        """The check (or setting) an input, change, focus or scroll step does on its element."""
+        kind = event.type
+
+        async def check() -> str:
+            self._check_document(tab, event)
+            if kind == "input":
+                return await self._value(tab, event, element, data.get("value", ""), data.get("source"))
+            if kind == "change":
+                return await self._change(tab, event, element, data)
+            if kind == "focus":
+                await self._on_element(tab, event, element, _FOCUS)
             else:
-                await self._wheel(tab, element, x, y, data)
-        elif kind == "keydown":
-            if event.element.selectors and not await self._call_on(tab, element, _FOCUS):
-                raise _Failed("the element did not take focus")
-            await self._key(tab, "keyDown" if data.get("text") else "rawKeyDown", data)
-        elif kind == "input":
-            retried = await self._value(tab, element, data.get("value", ""), data.get("source")) or retried
-        elif kind == "change":
-            retried = await self._change(tab, element, data) or retried
-        elif kind == "focus":
-            await self._call_on(tab, element, _FOCUS)
-        elif kind == "scroll":
-            await self._call_on(tab, element, _SCROLL, data.get("x", 0), data.get("y", 0))
+                await self._on_element(tab, event, element, _SCROLL, data.get("x", 0), data.get("y", 0))
+            return ""
+
+        return check
+
+    async def _prepare_key(self, tab: _Tab, event: RecordedEvent, data: dict[str, Any]) -> _Action:
+        """A keydown: its element focused first, unless the keys before it went there already."""
+        command = _key("keyDown" if data.get("text") else "rawKeyDown", data)
+        target = (event.document, tuple(event.frame), tuple(event.element.selectors))
+        if not event.element.selectors or tab.keys_to == target:
+            return _Action(tab, post=[command])
+        await self._settled(tab)
+        element, retried = await self._element(tab, event)
+        if not await self._on_element(tab, event, element, _FOCUS):
+            raise _Failed("the element did not take focus")
+        tab.keys_to = target
+        return _Action(tab, post=[command], retried=retried)
+
+    def _click_after(self, index: int, focus: RecordedEvent) -> RecordedEvent | None:
+        """The click that follows a focus on the same element within a moment: the focus was its mousedown's."""
+        events = self.state.recording.events
+        if index + 1 >= len(events):
+            return None
+        click = events[index + 1]
+        if (click.type != "click" or click.tab != focus.tab or list(click.frame) != list(focus.frame)
+                or list(click.element.selectors) != list(focus.element.selectors) or click.timestamp - focus.timestamp > _PRESS):
+            return None
+        return click
+
+    async def _open(self, event: RecordedEvent, data: dict[str, Any]) -> str:
+        if data.get("opener") is not None:
+            await self._opened_by_page(event.tab)
         else:
-            raise _Failed(f"unknown event type {kind!r}")
-        return retried
+            await self._open_tab(event.tab)
+        return ""
+
+    async def _close(self, tab: _Tab, index: int) -> str:
+        await self._settled(tab)
+        await self.context.close_target(tab.target_id)
+        self._closed.add(index)
+        return ""
 
     async def _navigate(self, tab: _Tab, data: dict[str, Any]) -> str:
+        await self._settled(tab)
         url = data.get("url", "")
         if data.get("initiator") == "browser":
             if data.get("kind") == "reload":
@@ -567,7 +749,9 @@ class Player:
         return str(tree.get("url", "")) + str(tree.get("urlFragment", ""))
 
     async def _frame(self, tab: _Tab, path: list[int]) -> tuple[str, str]:
-        node = (await tab.session.send("Page.getFrameTree"))["frameTree"]
+        node = self._trees.get(tab.session.session_id or "")
+        if node is None:
+            node = self._trees[tab.session.session_id or ""] = (await tab.session.send("Page.getFrameTree"))["frameTree"]
         for index in path:
             children = node.get("childFrames", [])
             if index >= len(children):
@@ -582,8 +766,8 @@ class Player:
             tab.worlds[key] = int(result["executionContextId"])
         return tab.worlds[key]
 
-    async def _element(self, tab: _Tab, event: RecordedEvent) -> tuple[str, float]:
-        """The element's object id, and how long it took to appear (0 when it was there)."""
+    async def _element(self, tab: _Tab, event: RecordedEvent) -> tuple[str, str]:
+        """The element's object id, and a reason to report when it took a while to appear."""
         selectors = list(event.element.selectors)
         if not selectors:
             raise _Failed("the event has no element")
@@ -594,7 +778,7 @@ class Player:
                 found = await self._find(tab, list(event.frame), selectors)
                 if found:
                     waited = trio.current_time() - started
-                    return found, waited if waited > 0.25 else 0.0
+                    return found, f"the element appeared after {waited:.1f}s" if waited > 0.25 else ""
                 await trio.sleep(_POLL)
         raise _Failed(f"no element matches {selectors[0]}" + (f" (nor {len(selectors) - 1} other selectors)" if len(selectors) > 1 else ""))
 
@@ -605,12 +789,21 @@ class Player:
             return None
         except ProtocolError:
             tab.worlds.clear()  # the document went away meanwhile
+            self._trees.pop(tab.session.session_id or "", None)
             return None
         return found.get("objectId") if found.get("subtype") != "null" else None
 
+    async def _on_element(self, tab: _Tab, event: RecordedEvent, element: str, declaration: str, *args: Any) -> Any:
+        """Call ``declaration`` on the element found before; found again if the page replaced it meanwhile."""
+        try:
+            return await self._call_on(tab, element, declaration, *args)
+        except _Detached:
+            element, _ = await self._element(tab, event)
+            return await self._call_on(tab, element, declaration, *args)
+
     async def _call_on(self, tab: _Tab, object_id: str, declaration: str, *args: Any) -> Any:
-        """Call ``declaration`` with the element as ``this``; its value."""
-        return await self._call(tab, declaration, *args, object_id=object_id)
+        """Call ``declaration`` with the element as ``this``; its value. :class:`_Detached` if it left the page."""
+        return await self._call(tab, _CONNECTED.replace("__DECLARATION__", declaration), *args, object_id=object_id)
 
     async def _call(self, tab: _Tab, declaration: str, *args: Any, object_id: str | None = None, world: int | None = None,
                     by_value: bool = True) -> Any:
@@ -621,9 +814,17 @@ class Player:
             params["objectId"] = object_id
         else:
             params["executionContextId"] = world
-        result = await tab.session.send("Runtime.callFunctionOn", params)
+        try:
+            result = await tab.session.send("Runtime.callFunctionOn", params)
+        except ProtocolError:
+            if object_id is None:
+                raise
+            raise _Detached() from None  # its document went away
         if result.get("exceptionDetails"):
-            raise _Failed(result["exceptionDetails"].get("exception", {}).get("description", "script failed").splitlines()[0])
+            message = result["exceptionDetails"].get("exception", {}).get("description", "script failed").splitlines()[0]
+            if _DETACHED in message:
+                raise _Detached()
+            raise _Failed(message)
         remote = result.get("result", {})
         return remote.get("value") if by_value else remote
 
@@ -644,29 +845,36 @@ class Player:
                 return px, py
         return (left + right) / 2, (top + bottom) / 2
 
-    async def _visible_point(self, tab: _Tab, event: RecordedEvent, object_id: str, x: Any, y: Any, *, absolute: bool = False) -> tuple[str, float, float, bool]:
-        """Wait (at most ``timeout``) for the element to be visible: it, the point, and whether it had to wait."""
+    async def _point_at(self, tab: _Tab, event: RecordedEvent, object_id: str, x: Any, y: Any, *,
+                        absolute: bool = False) -> tuple[float, float, str]:
+        """Wait (at most ``timeout``) for the element to be visible: the point, and a reason when it had to wait."""
         started = trio.current_time()
         with trio.move_on_after(self.timeout):
             while True:
                 try:
                     px, py = await self._point(tab, object_id, x, y, absolute=absolute)
-                    return object_id, px, py, trio.current_time() - started > 0.25
+                    return px, py, "the element became visible late" if trio.current_time() - started > 0.25 else ""
                 except (_Failed, ProtocolError):
                     await trio.sleep(_POLL)
                     object_id, _ = await self._element(tab, event)  # it may have been replaced meanwhile
         raise _Failed(f"{event.target} did not become visible within {self.timeout:g}s")
 
-    async def _wheel(self, tab: _Tab, object_id: str, x: float, y: float, data: dict[str, Any]) -> None:
-        """Turn the wheel, and wait for the scrolling it starts to end.
+    async def _aim(self, tab: _Tab, click: RecordedEvent, element: str, data: dict[str, Any]) -> tuple[float, float, str]:
+        """Move the mouse to where the click goes, before it is due.
+
+        The move is written, not awaited: Chromium hands a move to the page with its next
+        animation frame and answers then; the press written after it follows it.
+        """
+        x, y, late = await self._point_at(tab, click, element, data.get("offsetX"), data.get("offsetY"))
+        tab.moved = await tab.session.post(_mouse("mouseMoved", x, y, data))
+        return x, y, late
+
+    async def _wheel_settles(self, tab: _Tab, object_id: str, before: Any) -> None:
+        """Wait for the scrolling a wheel started to end.
 
         The browser scrolls after it has acknowledged the wheel event; the recorded scroll
         positions that follow are set only once it is done, or it would scroll past them.
         """
-        before = await self._call_on(tab, object_id, _OFFSETS)
-        await tab.session.send("Input.dispatchMouseEvent", {
-            "type": "mouseWheel", "x": x, "y": y, "deltaX": data.get("deltaX", 0), "deltaY": data.get("deltaY", 0),
-            "modifiers": data.get("modifiers", 0)})
         with trio.move_on_after(_WHEEL_START):
             while (now := await self._call_on(tab, object_id, _OFFSETS)) == before:
                 await trio.sleep(_POLL / 2)
@@ -678,34 +886,14 @@ class Player:
                 still = still + 1 if later == now else 0
                 now = later
 
-    async def _click(self, tab: _Tab, x: float, y: float, data: dict[str, Any]) -> None:
-        button = data.get("button", "left")
-        common = {"x": x, "y": y, "modifiers": data.get("modifiers", 0)}
-        await tab.session.send("Input.dispatchMouseEvent", {"type": "mouseMoved", **common})
-        press = {**common, "button": button, "clickCount": data.get("count", 1)}
-        await tab.session.send("Input.dispatchMouseEvent", {"type": "mousePressed", "buttons": _BUTTONS.get(button, 1), **press})
-        await tab.session.send("Input.dispatchMouseEvent", {"type": "mouseReleased", "buttons": 0, **press})
-
-    async def _key(self, tab: _Tab, kind: str, data: dict[str, Any]) -> None:
-        params: dict[str, Any] = {
-            "type": kind, "key": data.get("key", ""), "code": data.get("code", ""),
-            "windowsVirtualKeyCode": data.get("keyCode", 0), "nativeVirtualKeyCode": data.get("keyCode", 0),
-            "modifiers": data.get("modifiers", 0), "location": data.get("location", 0),
-            "autoRepeat": bool(data.get("repeat")), "isKeypad": data.get("location") == 3,
-        }
-        if kind == "keyDown":
-            params["text"] = params["unmodifiedText"] = data["text"]
-        await tab.session.send("Input.dispatchKeyEvent", params)
-
-    async def _value(self, tab: _Tab, object_id: str, value: str, source: Any = None) -> str:
-        if await self._call_on(tab, object_id, _VALUE) == value:
+    async def _value(self, tab: _Tab, event: RecordedEvent, element: str, value: str, source: Any = None) -> str:
+        if await self._on_element(tab, event, element, _VALUE) == value:
             return ""
-        await self._call_on(tab, object_id, _SET_VALUE, value)
-        if await self._call_on(tab, object_id, _VALUE) != value:
+        if await self._on_element(tab, event, element, _SET_VALUE, value) != value:
             raise _Failed("the element did not take the recorded value")
         return "" if source in _SET_BY_STEP else "the value differed from the recording; set it"
 
-    async def _change(self, tab: _Tab, object_id: str, data: dict[str, Any]) -> str:
+    async def _change(self, tab: _Tab, event: RecordedEvent, element: str, data: dict[str, Any]) -> str:
         kind = data.get("kind")
         if kind == "files":
             files = data.get("files") or []
@@ -716,18 +904,40 @@ class Player:
                     raise _Failed("the recorded files are not readable")
                 if file.get("omitted"):
                     raise _Failed(f"the file {file['name']!r} ({file.get('size', 0)} bytes) was too big to keep in the recording")
-            await self._call_on(tab, object_id, _SET_FILES, files)
+            await self._on_element(tab, event, element, _SET_FILES, files)
             return ""
         if kind == "select":
-            if not await self._call_on(tab, object_id, _SELECT, data.get("selected", []), data.get("values", [])):
+            if not await self._on_element(tab, event, element, _SELECT, data.get("selected", []), data.get("values", [])):
                 raise _Failed("the select does not have the recorded options")
             return ""
         if kind == "checked":
-            if await self._call_on(tab, object_id, _CHECKED) == data.get("checked"):
+            if await self._on_element(tab, event, element, _CHECKED) == data.get("checked"):
                 return ""
-            await self._call_on(tab, object_id, _SET_CHECKED, bool(data.get("checked")))
+            await self._on_element(tab, event, element, _SET_CHECKED, bool(data.get("checked")))
             return "" if data.get("source") in _SET_BY_STEP else "the checked state differed from the recording; set it"
-        return await self._value(tab, object_id, data.get("value", ""), data.get("source"))
+        return await self._value(tab, event, element, data.get("value", ""), data.get("source"))
+
+
+def _mouse(kind: str, x: float, y: float, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An ``Input.dispatchMouseEvent`` of a recorded click's button, count and modifiers at (x, y)."""
+    params: dict[str, Any] = {"type": kind, "x": x, "y": y, "modifiers": data.get("modifiers", 0)}
+    if kind != "mouseMoved":
+        button = data.get("button", "left")
+        params.update(button=button, clickCount=data.get("count", 1), buttons=_BUTTONS.get(button, 1) if kind == "mousePressed" else 0)
+    return "Input.dispatchMouseEvent", params
+
+
+def _key(kind: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An ``Input.dispatchKeyEvent`` of a recorded key."""
+    params: dict[str, Any] = {
+        "type": kind, "key": data.get("key", ""), "code": data.get("code", ""),
+        "windowsVirtualKeyCode": data.get("keyCode", 0), "nativeVirtualKeyCode": data.get("keyCode", 0),
+        "modifiers": data.get("modifiers", 0), "location": data.get("location", 0),
+        "autoRepeat": bool(data.get("repeat")), "isKeypad": data.get("location") == 3,
+    }
+    if kind == "keyDown":
+        params["text"] = params["unmodifiedText"] = data["text"]
+    return "Input.dispatchKeyEvent", params
 
 
 def _url_of(event: RecordedEvent) -> str:
