@@ -268,6 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/flow/done": self._flow_done,
             "/popup": self._popup,
             "/sw.js": self._service_worker,
+            "/linked": self._linked,
             "/requests": self._requests,
             "/requests-sw.js": self._requests_worker,
             "/redirect": self._redirect_to,
@@ -519,6 +520,29 @@ class _Handler(BaseHTTPRequestHandler):
             "order": order,
         }
         self._json(200, answer, [("Set-Cookie", f"order={order}; Path=/")])
+
+    def _linked(self, query: dict[str, list[str]]) -> None:
+        """Fields a page fills itself: typing a country sets the city (with a change event, while the
+        input is being dispatched); Send posts both with fetch() and shows the answer."""
+        body = (
+            '<input id=country aria-label="Country"><input id=city aria-label="City">'
+            '<input id=code aria-label="Code"><button id=send type=button>Send</button><p id=answer></p>'
+            "<script>"
+            "const city = document.querySelector('#city');"
+            "city.addEventListener('change', () => { window.cityChanges = (window.cityChanges || 0) + 1; });"
+            "document.querySelector('#country').addEventListener('input', (e) => {"
+            "  city.value = e.target.value === 'FR' ? 'Paris' : ''; city.dispatchEvent(new Event('change', {bubbles: true})); });"
+            "document.querySelector('#send').addEventListener('click', async () => {"
+            "  const form = {country: document.querySelector('#country').value, city: city.value,"
+            "    code: document.querySelector('#code').value};"
+            "  const answer = await (await fetch('/api/flow', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+            "    body: JSON.stringify({name: JSON.stringify(form)})})).json();"
+            "  document.querySelector('#answer').textContent = answer.greeting;"
+            "  localStorage.setItem('linked', answer.greeting);"
+            "});"
+            "</script>"
+        )
+        self._respond(200, _html("Linked", body))
 
     def _requests(self, query: dict[str, list[str]]) -> None:
         """A page whose button sends the requests a mocked replay must answer: a redirect chain, a

@@ -522,3 +522,38 @@ async def test_a_mocked_replay_answers_redirects_preflights_beacons_and_a_servic
     hows = {(f.method, f.url.split("/", 3)[3], f.how) for f in report.fallbacks}
     assert hows == {("POST", "api/cors", "ignoring ts"), ("POST", "api/beacon", "ignoring ts")}, hows
     assert report.as_recorded, report.differences
+
+
+async def test_values_a_script_sets_over_cdp_are_recorded_and_the_pages_own_answers_are_not(
+    cdp: CdpConnection, cdp_b: CdpConnection, site: Site, tmp_path: Any
+) -> None:
+    sessions = Sessions(open_store(str(tmp_path / "store")))
+    async with browser_context(cdp) as context:
+        tab = await context.new_page(site.url(path="/linked"))
+        async with recording(cdp, sessions, "linked", context.id) as recorded:
+            # An agent's script: .value then an input event (the page sets the city in answer) ...
+            await evaluate(tab, "(() => { const c = document.querySelector('#country'); c.value = 'FR';"
+                                " c.dispatchEvent(new Event('input', {bubbles: true})); return true; })()")
+            # ... and a .value nobody is told of, which the form sends all the same.
+            await evaluate(tab, "(() => { document.querySelector('#code').value = '75001'; return true; })()")
+            await User(tab).click("#send")
+            await wait_until(lambda: evaluate(tab, "document.querySelector('#answer').textContent !== ''"))
+        answer = await evaluate(tab, "localStorage.getItem('linked')")
+    assert json.loads(answer.removeprefix("Hello ")) == {"country": "FR", "city": "Paris", "code": "75001"}
+    values = [(e.type, e.target, json.loads(e.data.data).get("source")) for e in recorded["state"].recording.events
+              if e.type in ("input", "change")]
+    assert values == [("input", "#country", "script"), ("input", "#code", "sync")], values
+
+    site.stop()
+    try:
+        async with browser_context(cdp_b) as target:
+            report = await replay(cdp_b, sessions, "linked", context=target.id, speed=None)
+            page = await only_page(cdp_b, target.id)
+            replayed = await evaluate(page, "localStorage.getItem('linked') + ' ' + window.cityChanges")
+    finally:
+        site.start()
+    # The page set the city once, in answer to the country: the replay did not set it again.
+    assert replayed == answer + " 1", [s.as_dict() for s in report.steps]
+    assert not report.failed and not report.fallbacks and not report.unmatched, report.as_dict()
+    assert report.as_recorded, report.differences
+    assert report.counts() == {"done": len(report.steps), "retried": 0, "skipped": 0, "failed": 0}

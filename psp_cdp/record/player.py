@@ -651,10 +651,11 @@ class Player:
             return _Action(tab, post=press, retried=retried or aimed)
         if kind == "focus":
             # The focus of a mousedown: the press goes at its time, the release at the click's.
-            click = self._click_after(index, event)
-            assert click is not None
+            following = self._click_after(index, event)
+            assert following is not None
+            click = self.state.recording.events[following]
             x, y, aimed = await self._aim(tab, click, element, event_data(click))
-            tab.pressed = _Pressed(index + 1, x, y, retried or aimed)
+            tab.pressed = _Pressed(following, x, y, retried or aimed)
             return _Action(tab, post=[_mouse("mousePressed", x, y, event_data(click))])
         if kind == "wheel":
             x, y, aimed = await self._point_at(tab, event, element, data.get("x"), data.get("y"), absolute=True)
@@ -696,16 +697,23 @@ class Player:
         tab.keys_to = target
         return _Action(tab, post=[command], retried=retried)
 
-    def _click_after(self, index: int, focus: RecordedEvent) -> RecordedEvent | None:
-        """The click that follows a focus on the same element within a moment: the focus was its mousedown's."""
+    def _click_after(self, index: int, focus: RecordedEvent) -> int | None:
+        """The click that follows a focus on the same element within a moment: the focus was its mousedown's.
+
+        Values found changed at the click (``source`` "sync") may come between: they are set
+        before the release is written.
+        """
         events = self.state.recording.events
-        if index + 1 >= len(events):
+        following = index + 1
+        while following < len(events) and events[following].type in ("input", "change") and _is_sync(events[following]):
+            following += 1
+        if following >= len(events):
             return None
-        click = events[index + 1]
+        click = events[following]
         if (click.type != "click" or click.tab != focus.tab or list(click.frame) != list(focus.frame)
                 or list(click.element.selectors) != list(focus.element.selectors) or click.timestamp - focus.timestamp > _PRESS):
             return None
-        return click
+        return following
 
     async def _open(self, event: RecordedEvent, data: dict[str, Any]) -> str:
         if data.get("opener") is not None:
@@ -938,6 +946,13 @@ def _key(kind: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if kind == "keyDown":
         params["text"] = params["unmodifiedText"] = data["text"]
     return "Input.dispatchKeyEvent", params
+
+
+def _is_sync(event: RecordedEvent) -> bool:
+    try:
+        return event_data(event).get("source") == "sync"
+    except StateError:
+        return False
 
 
 def _url_of(event: RecordedEvent) -> str:

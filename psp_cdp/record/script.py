@@ -125,8 +125,9 @@ _SCRIPT = r"""
   };
   const remember = (el) => { if (isText(el) || el instanceof HTMLSelectElement) known.set(el, stateOf(el)); };
   // Before a click, an Enter or a submit: values the recording has not seen change (a script
-  // that set .value and told nobody), so a replay sends the same form.
-  const sync = (except) => {
+  // that set .value and told nobody), so a replay sends the same form. They take the time of
+  // the event they come before, and are reported first.
+  const sync = (except, time) => {
     const controls = document.querySelectorAll("input, textarea, select");
     for (let i = 0; i < controls.length && i < MAX_CONTROLS; i++) {
       const el = controls[i];
@@ -134,8 +135,8 @@ _SCRIPT = r"""
       const last = known.has(el) ? known.get(el) : defaultOf(el);
       if (stateOf(el) === last) continue;
       remember(el);
-      if (el instanceof HTMLSelectElement) report("change", el, Object.assign(selectData(el), {source: "sync"}));
-      else report("input", el, {value: el.value, inputType: "", data: null, source: "sync"});
+      if (el instanceof HTMLSelectElement) report("change", el, Object.assign(selectData(el), {source: "sync"}), time);
+      else report("input", el, {value: el.value, inputType: "", data: null, source: "sync"}, time);
     }
   };
   // What made a value change: "key" (a key press the recording holds typed it), "user" (the
@@ -143,10 +144,10 @@ _SCRIPT = r"""
   let keying = false;
   const source = (e) => (!e.isTrusted ? "script" : keying ? "key" : "user");
 
-  on("click", (e, time) => { const el = element(e); sync(el); if (el) report("click", el, pointer(e, el), time); });
+  on("click", (e, time) => { const el = element(e); sync(el, time); if (el) report("click", el, pointer(e, el), time); });
   on("auxclick", (e, time) => { const el = element(e); if (el) report("click", el, pointer(e, el), time); });
   on("dblclick", (e, time) => { const el = element(e); if (el) report("dblclick", el, pointer(e, el), time); });
-  on("submit", (e) => sync(null), {untrusted: true});
+  on("submit", (e, time) => sync(null, time), {untrusted: true});
   const typed = (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return "";
     if (e.key === "Enter") return "\r";
@@ -158,7 +159,7 @@ _SCRIPT = r"""
         // A key's own edits come in the same task as its keydown.
         keying = true;
         setTimeout(() => { keying = false; }, 0);
-        if (e.key === "Enter") sync(origin(e));
+        if (e.key === "Enter") sync(origin(e), time);
       }
       report(type, origin(e), {key: e.key, code: e.code, keyCode: e.keyCode, location: e.location,
                                modifiers: modifiers(e), repeat: e.repeat, text: type === "keydown" ? typed(e) : ""}, time);
