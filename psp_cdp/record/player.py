@@ -198,6 +198,31 @@ class _Detached(Exception):
     """The element found before is no longer in its page."""
 
 
+class _Ahead:
+    """A step prepared in the background while the step before it waits for its time."""
+
+    def __init__(self) -> None:
+        self._done = trio.Event()
+        self._action: _Action | None = None
+        self._error: BaseException | None = None
+
+    async def run(self, prepare: Callable[[int, RecordedEvent], Awaitable[_Action]], index: int, event: RecordedEvent) -> None:
+        try:
+            self._action = await prepare(index, event)
+        except (_Skipped, _Failed, ProtocolError, StateError, BrowserClosedError, trio.TooSlowError) as exc:
+            self._error = exc
+        finally:
+            self._done.set()
+
+    async def result(self) -> _Action:
+        """The prepared step; what preparing it raised is raised here."""
+        await self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._action is not None
+        return self._action
+
+
 @dataclass
 class _Pressed:
     """A mouse button pressed by a focus step, to be released by the click step ``index``."""
@@ -527,13 +552,19 @@ class Player:
         start = self.report.events_started = trio.current_time()
         previous = trio.Event()
         previous.set()
+        ahead: _Ahead | None = None
         async with trio.open_nursery() as finishing:
             for index, event in enumerate(events):
                 due = event.timestamp / self.speed if self.speed else 0.0
                 step = Step(index, event.type, event.target, event.tab, scheduled=due)
                 action = _Action()
                 try:
-                    action = await self._prepare(index, event)
+                    prepared, ahead = ahead, None
+                    action = await (prepared.result() if prepared is not None else self._prepare(index, event))
+                    if not action.post and action.background and index + 1 < len(events):
+                        # This step writes no input: the next one is prepared while this one waits.
+                        ahead = _Ahead()
+                        finishing.start_soon(ahead.run, self._prepare, index + 1, events[index + 1])
                     if self.speed:
                         await trio.sleep_until(start + due / 1000)
                     step.dispatched = (trio.current_time() - start) * 1000
@@ -612,6 +643,11 @@ class Player:
                 return
             await pending[0].wait()
 
+    async def _answered(self, tab: _Tab) -> None:
+        """Wait until the tab's input so far has been answered (its scrolling done): what a step that reads the page needs."""
+        while tab.busy is not None and not tab.busy.is_set():
+            await tab.busy.wait()
+
     async def _prepare(self, index: int, event: RecordedEvent) -> _Action:
         """What the step does at its due time; what can be done before (finding its element) is done here."""
         data = event_data(event)
@@ -630,7 +666,7 @@ class Player:
             return _Action(call=lambda: self._close(tab, event.tab))
         self._check_document(tab, event)
         if kind in ("dblclick", "mutation"):
-            return _Action()  # the second click made it
+            return _Action(background=True)  # the second click made it
         if kind == "keyup":
             return _Action(tab, post=[_key("keyUp", data)])
         if kind == "keydown":
@@ -643,7 +679,7 @@ class Player:
             # A check or a setting, done in the background once the tab's earlier input has been answered.
             element, retried = await self._element(tab, event)
             return _Action(tab, call=self._check(tab, event, element, data), background=True, retried=retried)
-        await self._settled(tab)
+        await self._answered(tab)
         element, retried = await self._element(tab, event)
         if kind == "click":
             x, y, aimed = await self._aim(tab, event, element, data)
@@ -690,7 +726,7 @@ class Player:
         target = (event.document, tuple(event.frame), tuple(event.element.selectors))
         if not event.element.selectors or tab.keys_to == target:
             return _Action(tab, post=[command])
-        await self._settled(tab)
+        await self._answered(tab)
         element, retried = await self._element(tab, event)
         if not await self._on_element(tab, event, element, _FOCUS):
             raise _Failed("the element did not take focus")
