@@ -24,7 +24,8 @@ recording holds only).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -558,7 +559,7 @@ class Player:
                 due = event.timestamp / self.speed if self.speed else 0.0
                 step = Step(index, event.type, event.target, event.tab, scheduled=due)
                 action = _Action()
-                try:
+                with _outcome(step, f"timed out after {self.timeout:g}s"):
                     prepared, ahead = ahead, None
                     action = await (prepared.result() if prepared is not None else self._prepare(index, event))
                     if not action.post and action.background and index + 1 < len(events):
@@ -570,12 +571,6 @@ class Player:
                     step.dispatched = (trio.current_time() - start) * 1000
                     step.reason = action.retried
                     await self._act(action, step)
-                except trio.TooSlowError:
-                    step.outcome, step.reason = FAILED, f"timed out after {self.timeout:g}s"
-                except _Skipped as exc:
-                    step.outcome, step.reason = SKIPPED, str(exc)
-                except (_Failed, ProtocolError, StateError, BrowserClosedError) as exc:
-                    step.outcome, step.reason = FAILED, str(exc)
                 if not step.dispatched:
                     step.dispatched = (trio.current_time() - start) * 1000
                 if not self.speed:
@@ -608,7 +603,7 @@ class Player:
     async def _finish(self, step: Step, action: _Action, previous: trio.Event, done: trio.Event) -> None:
         """Wait for what the step set off (or run its check), then report it, after the steps before it."""
         try:
-            with trio.fail_after(self.timeout):
+            with _outcome(step, f"the browser did not take the step within {self.timeout:g}s"), trio.fail_after(self.timeout):
                 for posted in action.posted:
                     await posted.results()
                 if action.after is not None and step.outcome == DONE:
@@ -617,12 +612,6 @@ class Player:
                     for event in action.before:
                         await event.wait()
                     step.reason = await action.call() or action.retried
-        except trio.TooSlowError:
-            step.outcome, step.reason = FAILED, f"the browser did not take the step within {self.timeout:g}s"
-        except _Skipped as exc:
-            step.outcome, step.reason = SKIPPED, str(exc)
-        except (_Failed, ProtocolError, StateError, BrowserClosedError) as exc:
-            step.outcome, step.reason = FAILED, str(exc)
         finally:
             for posted in action.posted:
                 posted.aclose()
@@ -982,6 +971,19 @@ def _key(kind: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if kind == "keyDown":
         params["text"] = params["unmodifiedText"] = data["text"]
     return "Input.dispatchKeyEvent", params
+
+
+@contextmanager
+def _outcome(step: Step, too_slow: str) -> Iterator[None]:
+    """Turn what stops a step into its outcome: skipped, or failed with the reason."""
+    try:
+        yield
+    except trio.TooSlowError:
+        step.outcome, step.reason = FAILED, too_slow
+    except _Skipped as exc:
+        step.outcome, step.reason = SKIPPED, str(exc)
+    except (_Failed, ProtocolError, StateError, BrowserClosedError) as exc:
+        step.outcome, step.reason = FAILED, str(exc)
 
 
 def _is_sync(event: RecordedEvent) -> bool:

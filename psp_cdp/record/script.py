@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from ..state.dom import ELEMENT_HELPERS
+from ..state.dom import DEFAULT_SELECTION, ELEMENT_HELPERS
 
 __all__ = ["BINDING", "MAX_FILES_BYTES", "MAX_FILE_BYTES", "SWITCH_OFF", "WORLD", "recorder_script"]
 
@@ -39,7 +39,7 @@ _SCRIPT = r"""
   const TOKEN = "__TOKEN__";
   if (globalThis.__pspRecording === TOKEN) return;
   globalThis.__pspRecording = TOKEN;
-""" + ELEMENT_HELPERS + r"""
+""" + ELEMENT_HELPERS + DEFAULT_SELECTION + r"""
   const DOM = __DOM__;
   const MAX_FILE = __MAX_FILE__, MAX_FILES = __MAX_FILES__, MAX_CONTROLS = 1000;
   // This document, for the recorder: events of one document carry the same token.
@@ -105,18 +105,6 @@ _SCRIPT = r"""
   const TEXTLIKE = new Set(["checkbox", "radio", "file", "hidden", "submit", "reset", "button", "image"]);
   const isText = (el) => el instanceof HTMLTextAreaElement || (el instanceof HTMLInputElement && !TEXTLIKE.has(el.type));
   const selection = (el) => Array.from(el.options).flatMap((o, i) => (o.selected ? [i] : []));
-  const defaultSelection = (el) => {
-    const options = Array.from(el.options);
-    let picked = options.flatMap((o, i) => (o.defaultSelected ? [i] : []));
-    if (!el.multiple) {
-      picked = picked.slice(-1);
-      if (!picked.length && el.size <= 1) {
-        const first = options.findIndex((o) => !o.disabled);
-        if (first >= 0) picked = [first];
-      }
-    }
-    return picked;
-  };
   const stateOf = (el) => (el instanceof HTMLSelectElement ? selection(el).join() : el.value);
   const defaultOf = (el) => (el instanceof HTMLSelectElement ? defaultSelection(el).join() : el.defaultValue);
   const selectData = (el) => {

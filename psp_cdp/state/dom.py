@@ -52,7 +52,7 @@ from .origins import STUB_CONCURRENCY
 from .pages import Frame, Tab, gather_limited
 from .registry import CaptureContext, Component, RestoreContext
 
-__all__ = ["ELEMENT_HELPERS", "DomState", "SETTLE"]
+__all__ = ["DEFAULT_SELECTION", "ELEMENT_HELPERS", "DomState", "SETTLE"]
 
 #: Seconds restore keeps looking for elements that a page renders after it has loaded.
 SETTLE = 2.0
@@ -161,16 +161,8 @@ _TARGET = r"""
 #: Script text defining ``find(selectors)`` and ``target(element)`` inside a function body.
 ELEMENT_HELPERS = _HELPERS + _TARGET
 
-_CAPTURE = (
-    "function () {"
-    + ELEMENT_HELPERS
-    + r"""
-  const pristineValue = (el) => {
-    const fresh = document.createElement("input");
-    for (const name of ["type", "min", "max", "step", "multiple", "value"])
-      if (el.hasAttribute(name)) fresh.setAttribute(name, el.getAttribute(name));
-    return fresh.value;
-  };
+#: Script text defining ``defaultSelection(select)``: the option indexes a select shows before anyone changes it.
+DEFAULT_SELECTION = r"""
   const defaultSelection = (select) => {
     const options = Array.from(select.options);
     let picked = options.flatMap((o, i) => (o.defaultSelected ? [i] : []));
@@ -182,6 +174,19 @@ _CAPTURE = (
       }
     }
     return picked;
+  };
+"""
+
+_CAPTURE = (
+    "function () {"
+    + ELEMENT_HELPERS
+    + DEFAULT_SELECTION
+    + r"""
+  const pristineValue = (el) => {
+    const fresh = document.createElement("input");
+    for (const name of ["type", "min", "max", "step", "multiple", "value"])
+      if (el.hasAttribute(name)) fresh.setAttribute(name, el.getAttribute(name));
+    return fresh.value;
   };
   const NOT_STATE = new Set(["file", "hidden", "submit", "reset", "button", "image"]);
   const fields = [], passwords = [], scrolls = [];
