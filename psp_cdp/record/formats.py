@@ -39,7 +39,7 @@ one-part selector list (``[[s], ...]``). Tab 0 is the ``"main"`` target; another
 target is its first URL (``"tab-N"`` when the recording never saw one). ``frame`` is the
 frame path, on the steps that have one in the schema.
 
-Not in a user flow: times (steps run one after the other), ``focus``, ``wheel``,
+Not in a user flow: times (steps run one after the other), a file input's files, ``focus``, ``wheel``,
 ``tab_open``/``tab_close``, mutations and network exchanges; a click's ``x``/``y`` and a
 key's ``code``, ``keyCode``, ``location`` and ``repeat``; click counts past 2 (a triple
 click is a doubleClick then a click); values of a multiple select past the first; the frame
@@ -425,6 +425,8 @@ class _FlowWriter:
         typing = self.open_change if self.open_change is not None and self.open_change[1] == key else None
         self.open_change = None
         kind = _string(values, "kind") or "value"
+        if kind == "files":  # a user flow has no step that gives a file input its files
+            return
         if kind == "checked":  # the click made it; drop the change its input event began
             if typing is not None:
                 self.steps[:] = [step for step in self.steps if step is not typing[0]]
