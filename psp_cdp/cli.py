@@ -40,7 +40,7 @@ from .daemon.apikeys import SCOPES
 from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags
 from .store.sessions import CIPHERS, FULL_EVERY, Captured, split_ref
 from .store.keys import Keyring
-from .record import formats
+from .record import export, formats
 from .record.player import Step
 from .record.recorder import Recorder
 from .record.session import record as record_session, replay as replay_session
@@ -415,25 +415,32 @@ async def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Formats of export and import; the last two hold a version's recording.
-_FORMATS = ("psp", "json", "playwright", "recorder", "har")
-_RECORDING_FORMATS = ("recorder", "har")
+#: Scripts that replay a version's recording: export only.
+_SCRIPT_FORMATS = {
+    "playwright-python": export.to_playwright_python,
+    "playwright-test": export.to_playwright_test,
+    "selenium-python": export.to_selenium_python,
+}
+#: Formats of export and import; those from "recorder" on hold a version's recording.
+_FORMATS = ("psp", "json", "playwright", "recorder", "har", *_SCRIPT_FORMATS)
+_RECORDING_FORMATS = ("recorder", "har", *_SCRIPT_FORMATS)
 
 
-async def _recorded_state(args: argparse.Namespace) -> tuple[SessionInfo, BrowserSessionState]:
-    """The version ``args.ref`` names (NAME@N), else the newest version of NAME that holds a recording."""
+async def _recorded_state(args: argparse.Namespace) -> tuple[SessionInfo, int, BrowserSessionState]:
+    """The version ``args.ref`` names (NAME@N), else the newest version of NAME that holds a recording;
+    with its number."""
     sessions = _sessions(args)
     name, at = split_ref(args.ref)
     if at is not None:
         info, state = await sessions.load(args.ref)
         if _has_recording(state):
-            return info, state
+            return info, at, state
     else:
         info, versions = await sessions.versions(name)
         for version in sorted(versions, key=lambda v: v.version, reverse=True):
             info, state = await sessions.load(name, version.version)
             if _has_recording(state):
-                return info, state
+                return info, version.version, state
     raise UsageError(f"{args.ref} has no recording")
 
 
@@ -450,8 +457,18 @@ def _json_bytes(data: Any) -> bytes:
         return (json.dumps(data, indent=2) + "\n").encode("ascii")
 
 
+def _script_store(store: str | None) -> str:
+    """The store a script restores from when PSP_STORE is unset: the one exported from, a path made absolute."""
+    store = store or os.environ.get("PSP_STORE") or "local"
+    return store if "://" in store or store == "local" else os.path.abspath(store)
+
+
 async def _export_recording(args: argparse.Namespace) -> bytes:
-    info, state = await _recorded_state(args)
+    info, version, state = await _recorded_state(args)
+    if args.format in _SCRIPT_FORMATS:
+        options = {"start_urls": [t.navigation.current_url for t in state.history.tabs]} if args.format == "selenium-python" else {}
+        script = _SCRIPT_FORMATS[args.format](state.recording, info.name, version, _script_store(args.store), **options)
+        return script.encode("utf-8")
     if args.format == "recorder":
         return _json_bytes(formats.to_user_flow(state.recording, info.name))
     return _json_bytes(formats.to_har(state.recording, creator_version=__version__))
@@ -472,6 +489,8 @@ def _json_format(data: bytes) -> str:
 
 async def cmd_import(args: argparse.Namespace) -> int:
     check_name(args.name)
+    if args.format in _SCRIPT_FORMATS:
+        raise UsageError(f"{args.format} is a script psp writes (psp export --format {args.format}); it cannot be imported")
     try:
         with (sys.stdin.buffer if args.file == "-" else open(args.file, "rb")) as fh:
             data = fh.read()
@@ -1023,8 +1042,10 @@ def _parser() -> argparse.ArgumentParser:
     p = command("export", cmd_export, "write a session to a file")
     p.add_argument("ref", metavar="NAME[@VERSION]", help="session name or id, @N for version N")
     p.add_argument("--format", choices=_FORMATS, default="psp",
-                   help="recorder: the recording's input as a Chrome Recorder user flow; har: its network exchanges as HAR 1.2 "
-                        "(both from the newest version with a recording, unless @N is given)")
+                   help="recorder: the recording's input as a Chrome Recorder user flow; har: its network exchanges as HAR 1.2; "
+                        "playwright-python, playwright-test (TypeScript), selenium-python: a script that restores the recording's "
+                        "starting state, replays it and checks its end state (all from the newest version with a recording, "
+                        "unless @N is given)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file, - for stdout")
 
     p = command("import", cmd_import, "store a session from a file")

@@ -1,84 +1,101 @@
 """Recordings as runnable scripts: Playwright for Python, Playwright Test (TypeScript), Selenium for Python.
 
-Pure code generation, no I/O and no CDP. The event model is docs/recording.md; what a
-script does first and last is the same in the three formats:
+Pure code generation, no I/O and no CDP (:func:`to_playwright_python`,
+:func:`to_playwright_test`, :func:`to_selenium_python`). The event model is
+docs/recording.md. Each script does three things:
 
-1. it starts Debian's Chromium (``/usr/bin/chromium``, or ``$PSP_CHROMIUM``) headless
-   with :data:`CHROMIUM_ARGS`, and restores the recording's starting state into it with
-   psp_cdp: the Python scripts through the adapters
+1. it starts Debian's Chromium headless (``/usr/bin/chromium``, ``$PSP_CHROMIUM`` for
+   another) with :data:`CHROMIUM_ARGS` and restores the recording's starting state into it
+   with psp: the Python scripts through the adapters
    (``PlaywrightAdapter().load_session(NAME, storage=STORE).restore(page, version=N)``,
-   ``SeleniumAdapter`` likewise, Selenium over ``/usr/bin/chromedriver`` or
-   ``$PSP_CHROMEDRIVER``), the TypeScript test by running ``psp restore NAME@N --cdp
-   PROFILE`` (``$PSP_BIN``, else ``psp`` on the PATH) on a persistent context it launched
-   with ``--remote-debugging-port=0``, whose profile directory holds DevToolsActivePort.
+   ``SeleniumAdapter`` likewise, on ``/usr/bin/chromedriver`` or ``$PSP_CHROMEDRIVER``),
+   the TypeScript test by running ``psp restore NAME@N --cdp PROFILE`` (``$PSP_BIN``, else
+   ``psp`` on the PATH) on the persistent context it launched with
+   ``--remote-debugging-port=0``, whose profile directory holds DevToolsActivePort.
    ``STORE`` is ``$PSP_STORE`` when set, else the store the export was made from;
-2. it plays the steps below, each with the framework's own API;
-3. it checks the recording's end state (``RecordingState.ended``), waiting up to its
-   ``TIMEOUT`` for each: every tab still open shows the recorded URL and title, every form
-   field holds its value, checked state or selection (passwords and contenteditables by
-   their digest, file inputs by their file names), and every localStorage and
-   sessionStorage key of the tab's origin holds a value of the recorded digest, computed
-   in the page by :data:`psp_cdp.record.outcome.DIGEST`, whose text the script embeds.
-   Playwright checks with ``expect`` (``expect.poll`` in TypeScript), Selenium with plain
-   ``assert``\\ s; each failure names the tab and the field or key. Cookies are not checked.
+2. it plays the steps below with the framework's own API, each waiting up to ``TIMEOUT``
+   seconds (10, or ``$PSP_TIMEOUT``) for its element or page;
+3. it checks the recording's end state (``RecordingState.ended``; a recording without one
+   just ends after its steps), waiting up to ``TIMEOUT`` for each: every tab still open
+   shows the recorded URL and title; every form field holds its value, checked state or
+   selection (passwords and contenteditables by digest, file inputs by file names); every
+   localStorage and sessionStorage key of the tab's origin holds a value of the recorded
+   digest, computed in the page by the JavaScript of :data:`psp_cdp.record.outcome.DIGEST`,
+   whose text the script's page functions embed. Playwright checks with ``expect``
+   (``expect.poll`` in TypeScript), Selenium with plain asserts; a failure names the tab
+   and the field or key, and the script exits non-zero. Cookies are not checked.
 
 Steps
 -----
-Events are folded into steps the way :func:`psp_cdp.record.formats.to_user_flow` folds
-them (its helpers find the keys that typed into a field and the second clicks of double
-clicks). ``loc`` is the element's locator, ``page`` its tab (``tabs[N]``), and for an
-event in a frame, ``frame_at(page, i, ...)``: the frame by its recorded path, each index
-into its parent's child frames (Selenium: ``switch_to.frame(i)`` for each).
+Events fold into steps as :func:`psp_cdp.record.formats.to_user_flow` folds them (its
+helpers find the keys that typed into a field and the second click of a double click).
+``loc`` is the element's locator, ``page`` its tab (``tabs[N]``); an event in a frame acts
+in ``frame_at(page, i, ...)``, the frame by its recorded path (each index into its
+parent's child frames; Selenium: ``switch_to.frame(i)`` for each). Playwright brings a tab
+to the front when the steps move to it (a tab in the background draws no frames, which
+actions wait for); Selenium switches to its window.
 
-==========================================  ======================================  ==============================================
-events                                      Playwright (Python; TypeScript alike)   Selenium
-==========================================  ======================================  ==============================================
-``click`` (button, modifiers)               ``loc.click(button=, modifiers=)``      ``loc.click()``; ``ActionChains`` for another
-                                                                                    button or with modifiers held
-``click`` (1), ``click`` (2), ``dblclick``  ``loc.dblclick()``                      ``ActionChains``: two clicks
-``input``... (``change``) on a field        one ``loc.fill(final value)``; a        ``clear()`` and ``send_keys(value)`` (values
-                                            contenteditable's ``innerHTML`` set     with characters chromedriver cannot type are
-                                            by ``evaluate`` with an ``input`` event set, with ``input`` and ``change`` events)
-``change`` of a checkbox, radio             ``loc.set_checked(checked)``, unless    a click when ``is_selected()`` differs
-                                            it follows a click on it
-``change`` of a select                      ``loc.select_option(value=[...])``      ``Select``: ``select_by_value`` (by index when
-                                            (by index when values are missing)      values are missing)
-``change`` of a file input                  ``loc.set_input_files([{name,           the files written to a temporary directory,
-                                            mimeType, buffer}])``, the bytes from   their paths sent with ``send_keys``
-                                            the recording
-other ``keydown`` (Enter, Tab, Escape,      ``loc.press("Control+a")``              the element focused, then ``ActionChains``
-arrows, keys with Ctrl/Alt/Meta...)                                                 ``key_down``/``send_keys``/``key_up``
-``wheel`` (consecutive ones summed)         ``loc.hover()``, ``page.mouse.wheel``   ``ActionChains.scroll_from_origin``
-``scroll`` (consecutive ones folded)        ``evaluate`` ``scrollTo(x, y)``         ``execute_script`` ``scrollTo(x, y)``
-``navigate`` from the browser               ``page.goto(url)``, ``page.reload()``   ``driver.get(url)``, ``driver.refresh()``
-``navigate`` from the page                  ``expect(page).to_have_url(url)``       ``WebDriverWait`` until the URL is ``url``
-``tab_open`` with an opener                 ``page.expect_popup()`` around the      the new window handle, waited for
-                                            opener's last step
-``tab_open`` without one                    ``context.new_page()``                  ``switch_to.new_window("tab")``
-``tab_close``                               ``page.close()``                        ``driver.close()``
-==========================================  ======================================  ==============================================
+=======================================  =================================================
+events                                   Playwright (TypeScript alike)
+=======================================  =================================================
+``click``                                ``loc.click(button=, modifiers=)``
+``click`` (1), ``click`` (2),            ``loc.dblclick()``
+``dblclick``
+``input``... (``change``) on a field     one ``loc.fill(final value)``; a contenteditable's
+                                         ``innerHTML`` set in the page, with an ``input``
+                                         event
+``change`` of a checkbox, radio          ``loc.set_checked(checked)``, unless it follows a
+                                         click on it
+``change`` of a select                   ``loc.select_option(value=[...])`` (``index=`` when
+                                         the values are missing)
+``change`` of a file input               ``loc.set_input_files([{name, mimeType, buffer}])``
+                                         with the recorded bytes (a click on it before
+                                         dropped: it only opens the chooser)
+other ``keydown`` (Enter, Tab, Escape,   ``loc.press("Control+a")``
+arrows, keys with Ctrl/Alt/Meta...)
+``wheel`` (consecutive ones summed)      ``wheel(page, loc, dx, dy)``: the mouse over the
+                                         middle of what the element's scrolling boxes
+                                         show of it, then ``page.mouse.wheel``
+``scroll`` (consecutive ones folded)     ``scrollTo(x, y)`` in the page
+``navigate`` from the browser            ``page.goto(url)``; ``page.reload()``
+``navigate`` from the page               ``expect(page).to_have_url(url)``
+``tab_open`` with an opener              ``page.expect_popup()`` around the opener's last
+                                         step (else the context's next new page)
+``tab_open`` without one                 ``context.new_page()``
+``tab_close``                            ``page.close()``
+=======================================  =================================================
 
-Locators are built from the recorded selectors, in this order: ``aria/Name`` as
-``get_by_role(role, name=, exact=True)`` where the element's tag (from its XPath) gives
-the role (textarea: textbox; button; select: combobox or listbox), else
+Selenium does the same with ``find(driver, (By.CSS_SELECTOR, css), (By.XPATH, path))``
+for ``loc``: ``click()`` (``ActionChains`` for another button, a double click or
+modifiers); ``clear()`` and ``send_keys(value)`` (a value with characters chromedriver
+cannot type is set in the page, with ``input`` and ``change`` events); a click when
+``is_selected()`` differs; ``Select`` by value (or index); the files written to a
+temporary directory and their paths sent with ``send_keys`` (their type is then the
+browser's guess from their name); the element focused, then ``ActionChains`` for keys;
+``ActionChains.scroll_from_origin`` at the same point for the wheel; ``driver.get``,
+``driver.refresh``, waiting for the URL; the new window handle; ``switch_to.new_window``;
+``driver.close()``.
+
+Locators come from the recorded selectors, in this order: ``aria/Name`` as
+``get_by_role(role, name=, exact=True)`` where the element's tag (from its XPath) gives the
+role (textarea: textbox; button; select: combobox or listbox), else
 ``get_by_label(Name, exact=True)``; ``text/Words`` as ``get_by_text(Words, exact=True)``;
 CSS as ``locator(css)`` (``css=`` when it could read as another engine's selector, and
-Puppeteer's ``>>>`` as a plain descendant, since Playwright's CSS pierces shadow roots);
-``xpath//...`` last, as ``locator("xpath=//...")``. Playwright uses the first one;
-Selenium has no role or text locator and tries the CSS selectors and the XPath in the
-recorded order (``By.CSS_SELECTOR``, ``By.XPATH``), each until one finds an element.
+Puppeteer's ``>>>`` as a descendant: Playwright's CSS pierces shadow roots); ``xpath//...``
+last, as ``locator("xpath=//...")``. Playwright takes the first one. Selenium has no role or
+text locator: it tries the CSS selectors and the XPath in the recorded order, each until
+one finds an element.
 
-Not in a script: the recorded times (steps run one after the other, each waiting for its
-element), ``focus`` (the next step focuses), the click offset (clicks hit the element's
-center), keyups, lone modifier keys, a key no framework names (``Dead``, ``Process``,
-characters outside the BMP), back and forward clicks, a history move of the browser (a
-navigation to its URL), mutations and network exchanges (the site is live). A file of
-the recording whose bytes were omitted is left out, with a comment; in Selenium a file
-keeps its name but its type is the browser's guess from that name.
+Not in a script: the recorded times (steps run one after the other), ``focus`` (the next
+step focuses), the click offset (clicks hit the element's middle), keyups, lone modifier
+keys, keys no framework names (``Dead``, ``Process``, characters outside the BMP; a
+comment says so), back and forward clicks (a comment), a history move of the browser (a
+navigation to its URL), mutations and network exchanges (the site is live). A recorded
+file whose bytes were omitted is left out, with a comment.
 
-Every value, selector, URL and file name is written as a literal of the script's
-language that reads back as the same string, whatever it holds: Python ``repr()``, and
-in TypeScript JSON with every non-ASCII character escaped (lone surrogates included).
+Every value, selector, URL and file name is written as a literal of the script's language
+that reads back as the same string, whatever it holds: Python ``repr()``, and in
+TypeScript JSON with every non-ASCII character escaped (lone surrogates included).
 """
 
 from __future__ import annotations
@@ -118,7 +135,7 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 
-#: Seconds a script waits for an element, a page or an end-state check.
+#: Seconds a script waits for an element, a page or an end-state check (unless $PSP_TIMEOUT says).
 TIMEOUT = 10
 
 #: Pixels per unit of a wheel event's ``deltaMode`` (pixels, lines, pages).
@@ -149,7 +166,9 @@ _CSS_TAG_RE = re.compile(r"^([a-z][a-z0-9-]*)(?=$|[\[:.#])")
 _ENGINE_RE = re.compile(r"^[a-zA-Z_0-9+:*-]+=|^//|^\.\.|^[\"']")
 _OTHER_TOOL_RE = re.compile(r"^[a-z]+/")
 
-# -- JavaScript the scripts run in the page (no backslashes, so that they embed as they read) ----
+# -- JavaScript the scripts run in the page ---------------------------------------------------------
+# Functions, each whole in itself (the TypeScript test passes them to evaluate() as functions, which
+# sends their text), with no backslashes or quotes of Python's, so that they embed as they read.
 
 #: Each localStorage or sessionStorage key of the page's origin with the digest of its value, sorted.
 _STORAGE_JS = """(name) => {
@@ -165,7 +184,7 @@ _STORAGE_JS = """(name) => {
     return [];
   }
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-}""".replace("__MAX_KEYS__", str(MAX_KEYS))
+}""".replace("__MAX_KEYS__", str(MAX_KEYS)).replace("__DIGEST__", DIGEST.replace("\n", "\n  "))
 
 #: A form field's state as the end state keeps it, by its kind.
 _FIELD_JS = """(el, kind) => {
@@ -176,7 +195,7 @@ _FIELD_JS = """(el, kind) => {
   if (kind === "contenteditable") return digest(el.innerHTML);
   if (kind === "files") return Array.from(el.files || [], (f) => f.name).join(String.fromCharCode(10));
   return el.value;
-}"""
+}""".replace("__DIGEST__", DIGEST.replace("\n", "\n  "))
 
 #: A contenteditable's content set as recorded.
 _SET_HTML_JS = """(el, html) => {
@@ -189,6 +208,25 @@ _SET_VALUE_JS = """(el, value) => {
   Object.getOwnPropertyDescriptor(Object.getPrototypeOf(el), "value").set.call(el, value);
   el.dispatchEvent(new Event("input", {bubbles: true}));
   el.dispatchEvent(new Event("change", {bubbles: true}));
+}"""
+
+#: Where to point at an element for the wheel: the middle of what its scrolling boxes show of it, from
+#: its top left corner (Playwright's ``position``) and from the middle of its part in the viewport
+#: (WebDriver's element origin).
+_POINT_JS = """(el) => {
+  el.scrollIntoView({block: "nearest", inline: "nearest"});
+  const r = el.getBoundingClientRect();
+  let left = Math.max(r.left, 0), top = Math.max(r.top, 0);
+  let right = Math.min(r.right, innerWidth), bottom = Math.min(r.bottom, innerHeight);
+  const middle = [(left + right) / 2, (top + bottom) / 2];
+  for (let box = el.parentElement; box; box = box.parentElement) {
+    if (getComputedStyle(box).overflow === "visible") continue;
+    const b = box.getBoundingClientRect();
+    left = Math.max(left, b.left); top = Math.max(top, b.top);
+    right = Math.min(right, b.right); bottom = Math.min(bottom, b.bottom);
+  }
+  const x = (left + right) / 2, y = (top + bottom) / 2;
+  return {x: x - r.left, y: y - r.top, fromMiddle: [Math.round(x - middle[0]), Math.round(y - middle[1])]};
 }"""
 
 _SCROLL_ELEMENT_JS = "(el, [x, y]) => el.scrollTo(x, y)"
@@ -450,17 +488,17 @@ def _start_tabs(recording: RecordingState) -> int:
     return max(seen, default=0) + 1
 
 
-def _selector_choices(selectors: Iterable[str], tag: str) -> list[tuple[str, str]]:
+def _selector_choices(selectors: Iterable[str]) -> list[tuple[str, str]]:
     """Each usable selector as (kind, text), in the order a script tries them.
 
-    Kinds: "role" and "label" (from ``aria/``), "text", "css", "xpath" (the path without
+    Kinds: "aria" (the name), "text" (the words), "css", "xpath" (the path without
     ``xpath/``). Selectors of another tool's kind (``pierce/`` aside) are left out.
     """
     ranked: dict[str, list[tuple[str, str]]] = {"aria": [], "text": [], "css": [], "xpath": []}
     for selector in selectors:
         if selector.startswith("aria/"):
             if selector[5:]:
-                ranked["aria"].append(("role" if tag in _ROLES else "label", selector[5:]))
+                ranked["aria"].append(("aria", selector[5:]))
         elif selector.startswith("text/"):
             if selector[5:]:
                 ranked["text"].append(("text", selector[5:]))
@@ -494,11 +532,15 @@ class _Python:
             return "{" + ", ".join(f"{self.literal(k)}: {self.literal(v)}" for k, v in value.items()) + "}"
         return "[" + ", ".join(self.literal(v) for v in value) + "]"
 
-    def block(self, source: str) -> str:
-        """Multi-line text of ours (JavaScript) as it reads, when it can be."""
+    def function(self, source: str) -> Any:
+        """A JavaScript function of ours as an argument of ``evaluate``: its text."""
+        return source
+
+    def constant(self, name: str, source: str) -> str:
+        """A JavaScript function of ours as a constant, as it reads when it can."""
         if "\\" in source or "'''" in source or source.endswith("'") or not source.isascii():
-            return repr(source)
-        return "'''" + source + "'''"
+            return f"{name} = {source!r}"
+        return f"{name} = '''{source}'''"
 
     def name(self, snake: str) -> str:
         return snake
@@ -537,10 +579,11 @@ class _TypeScript(_Python):
             return "{ " + ", ".join(f"{k}: {self.literal(v)}" for k, v in value.items()) + " }"
         return "[" + ", ".join(self.literal(v) for v in value) + "]"
 
-    def block(self, source: str) -> str:
-        if "\\" in source or "`" in source or "${" in source or not source.isascii():
-            return json.dumps(source)
-        return "`" + source + "`"
+    def function(self, source: str) -> Any:
+        return _Code(source)
+
+    def constant(self, name: str, source: str) -> str:
+        return f"const {name} = {source};"
 
     def name(self, snake: str) -> str:
         if snake in self._NAMES:
@@ -639,13 +682,15 @@ class _Script:
         return sorted(pairs, key=lambda pair: pair[0].encode("utf-16-be", "surrogatepass"))
 
     def constants(self) -> list[str]:
-        lang = self.lang
-        return [
-            f"DIGEST = {lang.block(DIGEST)}",
-            f"STORAGE = {lang.block(_STORAGE_JS)}.replace({lang.literal('__DIGEST__')}, DIGEST)",
-            f"FIELD = {lang.block(_FIELD_JS)}.replace({lang.literal('__DIGEST__')}, DIGEST)",
-            f"SET_HTML = {lang.block(_SET_HTML_JS)}",
-        ]
+        """The JavaScript functions the script runs in pages, as constants (the digest's text is in two)."""
+        functions = [("STORAGE", _STORAGE_JS), ("FIELD", _FIELD_JS), ("SET_HTML", _SET_HTML_JS), ("POINT", _POINT_JS),
+                     ("SET_VALUE", _SET_VALUE_JS)]
+        return [self.lang.constant(name, source) for name, source in functions if name in self.needed]
+
+    def js(self, name: str) -> _Code:
+        """One of the page functions of :meth:`constants`, by name."""
+        self.need(name)
+        return _Code(name)
 
 
 def _indent(lines: Iterable[str], depth: int) -> list[str]:
@@ -671,15 +716,15 @@ class _PlaywrightScript(_Script):
 
     def locator(self, tab: int, frame: Sequence[int], selectors: Sequence[str]) -> str | None:
         """The step's element as a Playwright locator, from its first usable selector; None if none is."""
-        choices = _selector_choices(selectors, _tag(selectors))
+        choices = _selector_choices(selectors)
         if not choices:
             return None
         kind, value = choices[0]
-        base, lang = self.base(tab, frame), self.lang
-        if kind == "role":
-            roles = [f"{base}.{lang.call('get_by_role', role, name=value, exact=True)}" for role in _ROLES[_tag(selectors)]]
-            return roles[0] + "".join(f".{lang.name('or_')}({other})" for other in roles[1:])
-        if kind == "label":
+        base, lang, roles = self.base(tab, frame), self.lang, _ROLES.get(_tag(selectors))
+        if kind == "aria" and roles:
+            by_role = [f"{base}.{lang.call('get_by_role', role, name=value, exact=True)}" for role in roles]
+            return by_role[0] + "".join(f".{lang.name('or_')}({other})" for other in by_role[1:])
+        if kind == "aria":
             return f"{base}.{lang.call('get_by_label', value, exact=True)}"
         if kind == "text":
             return f"{base}.{lang.call('get_by_text', value, exact=True)}"
@@ -695,13 +740,26 @@ class _PlaywrightScript(_Script):
             return self.skipped(step, "no selector Playwright takes")
         return [self.lang.do(f"{locator}.{self.lang.call(method, *args, **options)}")]
 
+    #: The tab in front, as far as the steps so far tell.
+    front: int | None = None
+
     def step_lines(self, step: _Step) -> list[str]:
-        lines = super().step_lines(step)
-        if step.opens is None:
-            return lines
-        if lines[-1].startswith(self.lang.comment):  # the step was skipped: wait for the tab all the same
-            return lines + self.do_adopt(_Step("adopt", step.opens))
-        return self.popup(self.page(step.tab), lines, step.opens)
+        lines, front = super().step_lines(step), []
+        if step.action in ("new_tab", "adopt"):
+            self.front = step.tab
+        elif step.action == "close":
+            self.front = None
+        elif step.action != "note" and step.tab != self.front:
+            # The user moved to this tab: a tab in the background draws no frames, which actions wait for.
+            front = [self.lang.do(f"{self.page(step.tab)}.{self.lang.call('bring_to_front')}")]
+            self.front = step.tab
+        if step.opens is not None:
+            self.front = step.opens
+            if lines[-1].startswith(self.lang.comment):  # the step was skipped: wait for the tab all the same
+                lines += self.do_adopt(_Step("adopt", step.opens))
+            else:
+                lines = self.popup(self.page(step.tab), lines, step.opens)
+        return front + lines
 
     def popup(self, opener: str, lines: list[str], tab: int) -> list[str]:
         return [f"with {opener}.expect_popup() as popup:", *_indent(lines, 1), f"{self.page(tab)} = popup.value"]
@@ -731,7 +789,7 @@ class _PlaywrightScript(_Script):
         return self.on(step, "fill", step.value)
 
     def do_html(self, step: _Step) -> list[str]:
-        return self.on(step, "evaluate", _Code("SET_HTML"), step.value)
+        return self.on(step, "evaluate", self.js("SET_HTML"), step.value)
 
     def do_check(self, step: _Step) -> list[str]:
         return self.on(step, "set_checked", step.value)
@@ -745,13 +803,18 @@ class _PlaywrightScript(_Script):
         return [line for note in notes for line in self.do_note(note)] + self.on(step, "set_input_files", self.lang.files(files))
 
     def do_wheel(self, step: _Step) -> list[str]:
-        hover = self.on(step, "hover")
-        return hover + [self.lang.do(f"{self.page(step.tab)}.mouse.{self.lang.call('wheel', *step.value)}")]
+        locator = self.locator(step.tab, step.frame, step.selectors)
+        if locator is None:
+            return self.skipped(step, "no selector Playwright takes")
+        self.need("wheel")
+        self.need("POINT")
+        return [self.lang.do(self.lang.call("wheel", _Code(self.page(step.tab)), _Code(locator), *step.value))]
 
     def do_scroll(self, step: _Step) -> list[str]:
         if not step.selectors:
-            return [self.lang.do(f"{self.base(step.tab, step.frame)}.{self.lang.call('evaluate', _SCROLL_WINDOW_JS, step.value)}")]
-        return self.on(step, "evaluate", _SCROLL_ELEMENT_JS, step.value)
+            call = self.lang.call("evaluate", self.lang.function(_SCROLL_WINDOW_JS), step.value)
+            return [self.lang.do(f"{self.base(step.tab, step.frame)}.{call}")]
+        return self.on(step, "evaluate", self.lang.function(_SCROLL_ELEMENT_JS), step.value)
 
     def do_goto(self, step: _Step) -> list[str]:
         return [self.lang.do(f"{self.page(step.tab)}.{self.lang.call('goto', step.value)}")]
@@ -793,10 +856,10 @@ class _PlaywrightScript(_Script):
                 lines.append(lang.do(f"expect({locator}).{lang.call('to_be_checked', checked=field.checked)}"))
             else:
                 want = list(field.selected) if field.kind == "select" else text(field.value)
-                read = f"{locator}.{lang.call('evaluate', _Code('FIELD'), field.kind)}"
+                read = f"{locator}.{lang.call('evaluate', self.js('FIELD'), field.kind)}"
                 lines.append(self.poll(read, want, self.field_what(end, field)))
         for name, digests in (("localStorage", end.local_storage), ("sessionStorage", end.session_storage)):
-            read = f"{page}.{lang.call('evaluate', _Code('STORAGE'), name)}"
+            read = f"{page}.{lang.call('evaluate', self.js('STORAGE'), name)}"
             lines.append(self.poll(read, self.storage(digests), f"tab {end.tab}: {name} (keys and digests of values)"))
         return lines
 
@@ -808,12 +871,12 @@ class _PlaywrightPython(_PlaywrightScript):
         body = self.body()
         lines = [
             "#!/usr/bin/env python3",
-            f'"""The recording of a psp session replayed with Playwright for Python, then checked against its end.',
+            '"""The recording of a psp session replayed with Playwright for Python, then checked against its end.',
             "",
             "Written by `psp export --format playwright-python`. It restores the recording's starting state",
             "with psp_cdp into a Chromium of its own, plays the recorded steps and checks that every tab",
-            "ended as recorded. It needs playwright and psp_cdp; $PSP_STORE names another store, and",
-            "$PSP_CHROMIUM another Chromium.",
+            "ended as recorded. It needs playwright and psp_cdp; $PSP_STORE names another store,",
+            "$PSP_CHROMIUM another Chromium, $PSP_TIMEOUT how many seconds to wait for a page or an element.",
             '"""',
             "",
             "import base64",
@@ -860,7 +923,7 @@ def _header_constants(script: _Script) -> list[str]:
         f"STORE = os.environ.get('PSP_STORE') or {lang.literal(script.store)}",
         "CHROMIUM = os.environ.get('PSP_CHROMIUM') or '/usr/bin/chromium'",
         f"ARGS = {lang.literal(list(CHROMIUM_ARGS))}",
-        f"TIMEOUT = {TIMEOUT}  # seconds",
+        f"TIMEOUT = float(os.environ.get('PSP_TIMEOUT') or {TIMEOUT})  # seconds",
     ]
 
 
@@ -890,7 +953,7 @@ def start_tabs(context, count):
     """The restored tabs by index (the first one is the page restored into), once all are open."""
     deadline = time.monotonic() + TIMEOUT
     while len(context.pages) < count and time.monotonic() < deadline:
-        time.sleep(0.1)
+        context.pages[0].wait_for_timeout(100)  # Playwright hears of new tabs while it waits
     return dict(enumerate(context.pages))
 ''',
     "frame_at": '''
@@ -904,6 +967,12 @@ def frame_at(page, *path):
         frame = frame.child_frames[index]
     return frame
 ''',
+    "wheel": '''
+def wheel(page, locator, dx, dy):
+    """Turn the mouse wheel by dx, dy pixels over what the scrolling boxes of locator's element show of it."""
+    locator.hover(position=locator.evaluate(POINT))
+    page.mouse.wheel(dx, dy)
+''',
     "new_tab": '''
 def new_tab(context, tabs):
     """A tab of context that is none of tabs (one a page opened), waiting for it."""
@@ -912,7 +981,7 @@ def new_tab(context, tabs):
         for page in context.pages:
             if page not in tabs.values():
                 return page
-        time.sleep(0.1)
+        context.pages[0].wait_for_timeout(100)  # Playwright hears of new tabs while it waits
     raise AssertionError("no tab opened")
 ''',
     "same": _SAME_PYTHON,
@@ -944,22 +1013,23 @@ class _PlaywrightTest(_PlaywrightScript):
             "// Written by `psp export --format playwright-test`; run it with `npx playwright test FILE`. It",
             "// restores the recording's starting state with `psp restore` ($PSP_BIN, else psp on the PATH)",
             "// into a Chromium of its own, plays the recorded steps and checks that every tab ended as",
-            "// recorded. $PSP_STORE names another store, and $PSP_CHROMIUM another Chromium.",
+            "// recorded. $PSP_STORE names another store, $PSP_CHROMIUM another Chromium, $PSP_TIMEOUT how many",
+            "// seconds to wait for a page or an element.",
             "import { execFile } from 'node:child_process';",
             "import { existsSync, mkdtempSync, rmSync } from 'node:fs';",
             "import { tmpdir } from 'node:os';",
             "import { join } from 'node:path';",
             "import { promisify } from 'node:util';",
-            "import { type BrowserContext, type Frame, type Page, expect as baseExpect, chromium, test } from '@playwright/test';",
+            "import { type BrowserContext, type Frame, type Locator, type Page, expect as baseExpect, chromium, test } from '@playwright/test';",
             "",
             f"const SESSION = {lang.literal(self.name)};",
             f"const VERSION = {self.version};",
             f"const STORE = process.env.PSP_STORE || {lang.literal(self.store)};",
             "const CHROMIUM = process.env.PSP_CHROMIUM || '/usr/bin/chromium';",
             f"const ARGS = {lang.literal(list(CHROMIUM_ARGS))};",
-            f"const TIMEOUT = {TIMEOUT * 1000};",
+            f"const TIMEOUT = 1000 * Number(process.env.PSP_TIMEOUT || {TIMEOUT});",
             f"const START_TABS = {_start_tabs(self.recording)};",
-            *[f"const {line};" for line in self.constants()],
+            *self.constants(),
             "const expect = baseExpect.configure({ timeout: TIMEOUT });",
             *_helpers(self, _PLAYWRIGHT_TEST_HELPERS),
             f"test.setTimeout({6 + len(body)} * TIMEOUT);  // every line may wait TIMEOUT",
@@ -1012,6 +1082,14 @@ async function frameAt(page: Page, ...path: number[]): Promise<Frame> {
   return frame;
 }
 """,
+    "wheel": """
+/** Turn the mouse wheel by `dx`, `dy` pixels over what the scrolling boxes of the element show of it. */
+async function wheel(page: Page, locator: Locator, dx: number, dy: number): Promise<void> {
+  const { x, y } = await locator.evaluate(POINT);
+  await locator.hover({ position: { x, y } });
+  await page.mouse.wheel(dx, dy);
+}
+""",
     "new_tab": """
 /** A tab of `context` that is none of `tabs` (one a page opened), waiting for it. */
 async function newTab(context: BrowserContext, tabs: Record<number, Page>): Promise<Page> {
@@ -1044,7 +1122,7 @@ class _SeleniumPython(_Script):
     def find(self, selectors: Sequence[str], *, shown: bool = True) -> str | None:
         """A ``find(...)`` call with the step's CSS selectors and XPath in order; None if it has none."""
         choices = []
-        for kind, value in _selector_choices(selectors, ""):
+        for kind, value in _selector_choices(selectors):
             if kind == "css" and ">>>" not in value:
                 choices.append(_Code(f"(By.CSS_SELECTOR, {value!r})"))
             elif kind == "xpath":
@@ -1101,10 +1179,11 @@ class _SeleniumPython(_Script):
 
     def do_fill(self, step: _Step) -> list[str]:
         self.need("fill")
+        self.need("SET_VALUE")
         return self.on(step, lambda found: self.lang.call("fill", _Code("driver"), _Code(found), step.value))
 
     def do_html(self, step: _Step) -> list[str]:
-        return self.on(step, lambda found: self.lang.call("run", _Code("driver"), _Code("SET_HTML"), _Code(found), step.value))
+        return self.on(step, lambda found: self.lang.call("run", _Code("driver"), self.js("SET_HTML"), _Code(found), step.value))
 
     def do_check(self, step: _Step) -> list[str]:
         self.need("check")
@@ -1126,6 +1205,7 @@ class _SeleniumPython(_Script):
 
     def do_wheel(self, step: _Step) -> list[str]:
         self.need("wheel")
+        self.need("POINT")
         return self.on(step, lambda found: self.lang.call("wheel", _Code("driver"), _Code(found), *step.value))
 
     def do_scroll(self, step: _Step) -> list[str]:
@@ -1169,10 +1249,10 @@ class _SeleniumPython(_Script):
             if found is None:
                 continue
             want = list(field.selected) if field.kind == "select" else field.checked if field.kind == "checked" else text(field.value)
-            read = _Code("lambda: " + lang.call("run", _Code("driver"), _Code("FIELD"), _Code(found), field.kind))
+            read = _Code("lambda: " + lang.call("run", _Code("driver"), self.js("FIELD"), _Code(found), field.kind))
             lines.append(lang.call("same", read, want, self.field_what(end, field)))
         for name, digests in (("localStorage", end.local_storage), ("sessionStorage", end.session_storage)):
-            read = _Code("lambda: " + lang.call("run", _Code("driver"), _Code("STORAGE"), name))
+            read = _Code("lambda: " + lang.call("run", _Code("driver"), self.js("STORAGE"), name))
             lines.append(lang.call("same", read, self.storage(digests), f"tab {end.tab}: {name} (keys and digests of values)"))
         return lines
 
@@ -1197,12 +1277,13 @@ class _SeleniumPython(_Script):
         ]
         lines = [
             "#!/usr/bin/env python3",
-            f'"""The recording of a psp session replayed with Selenium, then checked against its end.',
+            '"""The recording of a psp session replayed with Selenium, then checked against its end.',
             "",
             "Written by `psp export --format selenium-python`. It restores the recording's starting state",
             "with psp_cdp into a Chromium of its own (through chromedriver), plays the recorded steps and",
             "checks that every tab ended as recorded. It needs selenium and psp_cdp; $PSP_STORE names",
-            "another store, $PSP_CHROMIUM another Chromium and $PSP_CHROMEDRIVER another chromedriver.",
+            "another store, $PSP_CHROMIUM another Chromium, $PSP_CHROMEDRIVER another chromedriver and",
+            "$PSP_TIMEOUT how many seconds to wait for a page or an element.",
             '"""',
             "",
             "import base64",
@@ -1211,7 +1292,7 @@ class _SeleniumPython(_Script):
             "import time",
             "",
             "from selenium import webdriver",
-            "from selenium.common.exceptions import InvalidSelectorException, MoveTargetOutOfBoundsException, StaleElementReferenceException",
+            "from selenium.common.exceptions import InvalidSelectorException, StaleElementReferenceException",
             "from selenium.webdriver.chrome.service import Service",
             "from selenium.webdriver.common.action_chains import ActionChains",
             "from selenium.webdriver.common.actions.mouse_button import MouseButton",
@@ -1227,7 +1308,6 @@ class _SeleniumPython(_Script):
             "CHROMEDRIVER = os.environ.get('PSP_CHROMEDRIVER') or '/usr/bin/chromedriver'",
             f"START_URLS = {self.lang.literal(self.start_urls)}",
             *self.constants(),
-            f"SET_VALUE = {self.lang.block(_SET_VALUE_JS)}",
             "",
             *_helpers(self, _SELENIUM_HELPERS),
             "",
@@ -1366,12 +1446,9 @@ def write_files(directory, files):
 ''',
     "wheel": '''
 def wheel(driver, element, dx, dy):
-    """Turn the mouse wheel over element by dx, dy pixels."""
-    try:
-        ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(element), round(dx), round(dy)).perform()
-    except MoveTargetOutOfBoundsException:
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-        ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(element), round(dx), round(dy)).perform()
+    """Turn the mouse wheel by dx, dy pixels over what the scrolling boxes of element show of it."""
+    origin = ScrollOrigin.from_element(element, *run(driver, POINT, element)["fromMiddle"])
+    ActionChains(driver).scroll_from_origin(origin, round(dx), round(dy)).perform()
 ''',
     "wait_url": '''
 def wait_url(driver, url):
