@@ -13,14 +13,17 @@ with ``npx playwright test`` from ``.npm-export`` (``./quickstart test`` install
 ``@playwright/test`` there; the test is skipped without it). Each must exit 0: it restored the
 starting state, replayed the steps against the live site and its own end-state checks passed.
 The site answers each ``/api/flow`` POST with the next order number, so ``site.orders`` is set
-back before each run for the live site to answer the recorded order again.
+back before each run for the live site to answer the recorded order again; set to another
+number, the Selenium script must fail, naming the localStorage its answer went to.
 
 Property tests (no browser) check that whatever strings selectors, values, URLs, file names,
 titles and storage keys hold, the Python scripts compile and each such string reads back from
 a literal, and the TypeScript test writes them as valid JSON strings.
 
-Rules: loopback only; the scripts start their own headless Chromium (Debian's) and run as
-subprocesses with a time limit; the recording's store is the module's own.
+Rules: loopback only; the recording is made by a module-scoped fixture that runs trio
+itself, with the recorder on a connection of its own; the scripts start their own headless
+Chromium (Debian's) and run as subprocesses, each with a time limit of
+:data:`SCRIPT_TIME_LIMIT` seconds; the recording's store is the module's own.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
