@@ -12,8 +12,9 @@ What it does (see bench/README.md):
 3. replays it with ``Player(speed=1.0)`` into a fresh context: the timing error of each
    step (``Step.dispatched - Step.scheduled``), and the same lateness as the page saw it
    (each replayed click and keydown's own ``timeStamp``);
-4. replays it with ``Player(speed=None)`` (``--max``): steps per second of the event phase,
-   the restore timed apart; beside it, Playwright (``connect_over_cdp`` to the same
+4. replays it with ``Player(speed=None)`` (``--max``): steps per second of the event phase
+   (``ReplayReport.events_started`` to ``events_ended``), the restore timed apart; beside
+   it, Playwright (``connect_over_cdp`` to the same
    browser) drives the same clicks and typing with ``page.click`` / ``keyboard.type`` as
    fast as it can;
 5. measures what a recorder adds to the latency of a click and a key press (CDP round trip
@@ -22,7 +23,14 @@ What it does (see bench/README.md):
    input + network + DOM) and Playwright connected, with and without tracing
    (``snapshots=True, screenshots=False``); then with Playwright driving (``page.click`` /
    ``keyboard.press``), with no recorder, with tracing and with psp_cdp's Recorder;
-6. prints the recorded bytes per event (raw protobuf, and lz4 + sealed), the mock's hit
+6. serves a two-page form flow (``/flow``, ``/flow/done``: typing, a select, a checkbox, a
+   textarea, a file, a fetch() POST whose answer goes to localStorage, a link, a comment in
+   sessionStorage) and drives it three ways while the Recorder records: Playwright's API over
+   ``connect_over_cdp``, Selenium with Debian's chromedriver (in its own Chromium), and CDP
+   Input as a person; replays each recording with ``Player(speed=1.0, network="mock")``
+   ``--rounds`` times: the share of steps done / retried / skipped / failed, whether the
+   replay ended as recorded, the timing error, the mock's fallbacks and unmatched requests;
+7. prints the recorded bytes per event (raw protobuf, and lz4 + sealed), the mock's hit
    rate during replay, and a summary table; ``--json PATH`` writes every figure.
 
 Run: ``.venv/bin/python bench/replay.py [--quick] [--rounds N] [--events N] [--samples N] [--json PATH]``
@@ -33,6 +41,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import html
+import importlib.util
+import itertools
 import json
 import math
 import os
@@ -43,8 +53,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -52,8 +64,10 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 
 import psp_cdp
-from psp_cdp.cdp import CdpSession, LaunchedBrowser, launch_chromium, open_cdp
-from psp_cdp.record.player import FAILED, Player, ReplayReport
+from psp_cdp.cdp import CdpConnection, CdpSession, LaunchedBrowser, launch_chromium, open_cdp
+from psp_cdp.errors import ProtocolError
+from psp_cdp.record.events import event_data
+from psp_cdp.record.player import DONE, FAILED, RETRIED, SKIPPED, Player, ReplayReport, Step
 from psp_cdp.record.recorder import Recorder
 from psp_cdp.snapshot import codec
 from psp_cdp.snapshot.model import BrowserSessionState
@@ -68,6 +82,8 @@ CHILD_TIMEOUT = 60.0  # seconds for the recorder child to start or stop
 TYPED = "alpha beta gamma delta inbox thread message draft label folder price cart token theme".split()
 BUTTONS = [f"#b{i}" for i in range(6)]
 FIELDS = ["#name", "#email", "#city", "#notes"]
+#: Virtual key codes of the named keys the flow presses.
+NAMED_KEYS = {"Enter": 13, "Tab": 9, "ArrowDown": 40}
 
 # --------------------------------------------------------------------------------------
 # The page
@@ -129,6 +145,48 @@ window.__final = () => JSON.stringify({count: document.querySelector('#count').t
   items: document.querySelector('#items').textContent, saved: document.querySelector('#saved').textContent});
 </script></body></html>""").encode()
 
+#: A two-page form flow (the idea of tests/site.py's /flow): page one's Send button posts the form, the
+#: chosen file's name, type and text included, with fetch(); the answer (with an order number the site
+#: counts up) shows in the page, goes to localStorage and reveals the link to page two, which shows it and
+#: keeps a comment in sessionStorage.
+FLOW_HTML = b"""<!doctype html><html><head><meta charset=utf-8><title>Flow</title><link rel=icon href="data:,"></head><body>
+<label for=name>Name</label><input id=name name=name autocomplete=off>
+<select id=plan name=plan><option value=free>Free</option><option value=pro>Pro</option><option value=team>Team</option></select>
+<label><input type=checkbox id=terms name=terms> Accept the terms</label>
+<textarea id=notes name=notes aria-label="Notes"></textarea>
+<label for=avatar>Picture</label><input type=file id=avatar name=avatar>
+<button id=send type=button>Send</button>
+<p id=answer></p><a id=next href="/flow/done" hidden>Continue</a>
+<script>
+document.querySelector('#send').addEventListener('click', async () => {
+  const picked = document.querySelector('#avatar').files[0];
+  const form = {name: document.querySelector('#name').value, plan: document.querySelector('#plan').value,
+    terms: document.querySelector('#terms').checked, notes: document.querySelector('#notes').value,
+    file: picked ? {name: picked.name, type: picked.type, text: await picked.text()} : null};
+  const response = await fetch('/api/flow', {method: 'POST', headers: {'Content-Type': 'application/json'},
+    body: JSON.stringify(form)});
+  const answer = await response.json();
+  document.querySelector('#answer').textContent = answer.greeting;
+  localStorage.setItem('answer', JSON.stringify(answer));
+  document.querySelector('#next').hidden = false;
+});
+</script></body></html>"""
+FLOW_DONE_HTML = b"""<!doctype html><html><head><meta charset=utf-8><title>Flow done</title><link rel=icon href="data:,"></head><body>
+<p id=summary></p><input id=comment aria-label="Comment" autocomplete=off>
+<script>
+const answer = JSON.parse(localStorage.getItem('answer') || '{}');
+document.querySelector('#summary').textContent = `${answer.greeting} (${answer.plan}, order ${answer.order})`;
+document.querySelector('#comment').addEventListener('change', (e) => sessionStorage.setItem('comment', e.target.value));
+</script></body></html>"""
+#: What the flow leaves behind, read in its tab: the page, the stored answer (its order number too) and the comment.
+FLOW_OUTCOME = (
+    "JSON.stringify({url: location.pathname, summary: document.querySelector('#summary')?.textContent,"
+    " comment: document.querySelector('#comment')?.value, answer: localStorage.getItem('answer'),"
+    " saved: sessionStorage.getItem('comment')})"
+)
+#: Order numbers of /api/flow's answers: a replay answered from the recording shows the recorded one.
+_ORDERS = itertools.count(1)
+
 
 class SiteHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -144,6 +202,8 @@ class SiteHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         if parts.path == "/app":
             self._reply(200, APP_HTML, "text/html; charset=utf-8")
+        elif parts.path in ("/flow", "/flow/done"):
+            self._reply(200, FLOW_HTML if parts.path == "/flow" else FLOW_DONE_HTML, "text/html; charset=utf-8")
         elif parts.path == "/api/items":
             page = int(parse_qs(parts.query).get("page", ["0"])[0])
             self._json({"page": page, "items": [f"item {page}.{i}" for i in range(5)]})
@@ -156,6 +216,10 @@ class SiteHandler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path == "/api/save":
             form = json.loads(body or b"{}")
             self._json({"name": form.get("name", ""), "bytes": len(body)})
+        elif urlsplit(self.path).path == "/api/flow":
+            form = json.loads(body or b"{}")
+            self._json({"greeting": f"Hello {form.get('name', '')}", "plan": form.get("plan"), "terms": form.get("terms"),
+                        "notes": form.get("notes"), "file": form.get("file"), "order": next(_ORDERS)})
         else:
             self._reply(404, b"not found", "text/plain")
 
@@ -220,6 +284,13 @@ class Driver:
         await self.session.send("Input.dispatchKeyEvent", down)
         await self.session.send("Input.dispatchKeyEvent", up)
         return time.perf_counter() - t0
+
+    async def press(self, key: str) -> None:
+        """A named key (Enter, Tab, ArrowDown): rawKeyDown (keyDown with "\\r" for Enter) + keyUp."""
+        common = {"key": key, "code": key, "windowsVirtualKeyCode": NAMED_KEYS[key], "nativeVirtualKeyCode": NAMED_KEYS[key]}
+        down = {"type": "keyDown", "text": "\r", "unmodifiedText": "\r", **common} if key == "Enter" else {"type": "rawKeyDown", **common}
+        await self.session.send("Input.dispatchKeyEvent", down)
+        await self.session.send("Input.dispatchKeyEvent", {"type": "keyUp", **common})
 
 
 # --------------------------------------------------------------------------------------
@@ -360,65 +431,50 @@ async def wait_idle(session: CdpSession, timeout: float = 10.0) -> None:
             await trio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def tab_in_new_context(conn: CdpConnection, url: str) -> AsyncIterator[tuple[str, CdpSession]]:
+    """A tab at ``url`` in a new browser context (its id, the tab's session); the context is disposed of after the block."""
+    context_id = (await conn.send("Target.createBrowserContext", {"disposeOnDetach": False}))["browserContextId"]
+    try:
+        target = await conn.send("Target.createTarget", {"url": "about:blank", "browserContextId": context_id})
+        session = await conn.attach(target["targetId"])
+        await session.send("Page.enable")
+        await goto(session, url)
+        yield context_id, session
+    finally:
+        with trio.CancelScope(shield=True):
+            await conn.send("Target.disposeBrowserContext", {"browserContextId": context_id})
+
+
 async def record_session(endpoint: str, url: str, plan: list[tuple[str, str]], seed: int, out: str) -> dict[str, Any]:
     """Drive ``plan`` in a new context's tab, paced 10-30 ms between clicks and key presses, while the
     recorder child records; the state + recording land in ``out``."""
     rng = random.Random(seed)
-    async with open_cdp(endpoint) as conn:
-        context_id = (await conn.send("Target.createBrowserContext", {"disposeOnDetach": False}))["browserContextId"]
+    async with open_cdp(endpoint) as conn, tab_in_new_context(conn, url) as (context_id, session):
+        child = await trio.to_thread.run_sync(lambda: RecorderChild(endpoint, context_id, network=True, dom=False, out=out))
         try:
-            target = await conn.send("Target.createTarget", {"url": "about:blank", "browserContextId": context_id})
-            session = await conn.attach(target["targetId"])
-            await session.send("Page.enable")
-            await goto(session, url)
-            child = await trio.to_thread.run_sync(lambda: RecorderChild(endpoint, context_id, network=True, dom=False, out=out))
-            try:
-                driver = Driver(session)
-                t0 = time.perf_counter()
-                for kind, what in plan:
-                    if kind == "click":
-                        await driver.click(what)
+            driver = Driver(session)
+            t0 = time.perf_counter()
+            for kind, what in plan:
+                if kind == "click":
+                    await driver.click(what)
+                    await trio.sleep(rng.uniform(0.010, 0.030))
+                else:
+                    for ch in what:
+                        await driver.key(ch)
                         await trio.sleep(rng.uniform(0.010, 0.030))
-                    else:
-                        for ch in what:
-                            await driver.key(ch)
-                            await trio.sleep(rng.uniform(0.010, 0.030))
-                driven = time.perf_counter() - t0
-                await wait_idle(session)
-                await trio.sleep(0.3)  # the last binding calls and response bodies reach the recorder
-                final = json.loads(await evaluate(session, "window.__final()"))
-            finally:
-                summary = await trio.to_thread.run_sync(child.stop)
+            driven = time.perf_counter() - t0
+            await wait_idle(session)
+            await trio.sleep(0.3)  # the last binding calls and response bodies reach the recorder
+            final = json.loads(await evaluate(session, "window.__final()"))
         finally:
-            with trio.CancelScope(shield=True):
-                await conn.send("Target.disposeBrowserContext", {"browserContextId": context_id})
+            summary = await trio.to_thread.run_sync(child.stop)
     return {"summary": summary, "final": final, "driven_seconds": driven}
 
 
 # --------------------------------------------------------------------------------------
 # 2. Replaying it
 # --------------------------------------------------------------------------------------
-
-
-class TimedPlayer(Player):
-    """Player that notes when its event phase starts and ends (after restore and attach)."""
-
-    events_started = events_ended = events_started_epoch = math.nan
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, on_step=self._done, **kwargs)
-        self.completed: list[float] = []  # when each step was done, ms since the event phase began
-
-    def _done(self, step: Any) -> None:
-        self.completed.append((trio.current_time() - self.events_started) * 1000)
-
-    async def _replay(self) -> None:  # Player has no public hook for this
-        self.events_started = trio.current_time()
-        self.events_started_epoch = time.time() * 1000
-        try:
-            await super()._replay()
-        finally:
-            self.events_ended = trio.current_time()
 
 
 async def clock_offset(session: CdpSession) -> float:
@@ -433,13 +489,17 @@ async def clock_offset(session: CdpSession) -> float:
     return best[1]
 
 
-async def replay_once(endpoint: str, state: BrowserSessionState, speed: float | None) -> dict[str, Any]:
-    """One ``Player`` run into a new context; its figures, the replayed page's final state and log."""
+async def replay_once(endpoint: str, state: BrowserSessionState, speed: float | None, *,
+                      outcome: str = "window.__final()", page_log: bool = True) -> dict[str, Any]:
+    """One ``Player`` run (network mocked) into a new context; its figures, and what ``outcome`` reads in the
+    replayed tab afterwards. ``page_log``: also the page's own log of clicks and keydowns and its clock."""
     copy = BrowserSessionState()
     copy.CopyFrom(state)
     del SiteHandler.hits[:]
+    completed: list[float] = []  # when each step was reported finished, ms since the event phase began
     async with open_cdp(endpoint) as conn:
-        player = TimedPlayer(conn, copy, context="new", speed=speed)
+        player = Player(conn, copy, context="new", speed=speed, network="mock",
+                        on_step=lambda step: completed.append((trio.current_time() - player.report.events_started) * 1000))
         t0 = trio.current_time()
         try:
             report = await player.run()
@@ -448,23 +508,27 @@ async def replay_once(endpoint: str, state: BrowserSessionState, speed: float | 
                 with trio.CancelScope(shield=True):
                     await conn.send("Target.disposeBrowserContext", {"browserContextId": player.report.restore.context_id})
             raise
-        wall = trio.current_time() - t0
+        now, epoch = trio.current_time(), time.time() * 1000
         context_id = report.restore.context_id  # type: ignore[union-attr]
         try:
             pages = await BrowserContext(conn, context_id, None).page_targets()
-            session = await conn.attach(pages[0]["targetId"])
-            await wait_idle(session)
-            final = json.loads(await evaluate(session, "window.__final()"))
-            log = await evaluate(session, "window.__log")
-            offset = await clock_offset(session)
+            page = next((p for p in pages if p.get("url", "").startswith("http")), pages[0])
+            session = await conn.attach(page["targetId"])
+            if page_log:
+                await wait_idle(session)
+            final = json.loads(await evaluate(session, outcome))
+            log = await evaluate(session, "window.__log") if page_log else None
+            offset = await clock_offset(session) if page_log else math.nan
         finally:
             with trio.CancelScope(shield=True):
                 await conn.send("Target.disposeBrowserContext", {"browserContextId": context_id})
     return {
-        "report": report, "wall": wall, "restore": player.events_started - t0,
-        "events": player.events_ended - player.events_started, "events_started_epoch": player.events_started_epoch,
+        "report": report, "wall": now - t0, "restore": report.events_started - t0,
+        "events": report.events_ended - report.events_started,
+        # The event phase's start on this process's clock (time.time(), ms), to set the page's log against.
+        "events_started_epoch": epoch - (now - report.events_started) * 1000,
         "final": final, "log": log, "clock_offset_ms": offset, "live_hits": list(SiteHandler.hits),
-        "completed": player.completed,
+        "completed": completed,
     }
 
 
@@ -638,8 +702,266 @@ def recorder_variant(how: Any, endpoint: str, url: str, pw: PlaywrightOverCdp, o
 
 
 # --------------------------------------------------------------------------------------
+# 4. Replaying what three drivers recorded
+# --------------------------------------------------------------------------------------
+
+CHROMEDRIVER = "/usr/bin/chromedriver"
+#: Selenium's Chromium: tests/test_bridges.py's chrome_driver flags, and a window of its own size.
+SELENIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,900"]
+#: The file the flow picks: its name, type and text go into the POST body.
+PICTURE = {"name": "photo.txt", "mimeType": "text/plain", "buffer": "pixels \u00e9\n".encode()}
+DRIVERS = [("playwright", "Playwright's API (connect_over_cdp)"), ("selenium", "Selenium (chromedriver, its own Chromium)"),
+           ("cdp", "CDP Input, as a person")]
+
+
+@contextlib.contextmanager
+def recording(endpoint: str, context: str | None, out: str, got: dict[str, Any]) -> Iterator[None]:
+    """The recorder child (input + network, the starting state first, as `psp record`) around the block; its
+    summary goes to ``got``. The block's last events are given 0.3 s to reach it."""
+    child = RecorderChild(endpoint, context, network=True, dom=False, out=out)
+    try:
+        yield
+        time.sleep(0.3)
+    except BaseException:
+        child.kill()
+        raise
+    got["summary"] = child.stop()
+
+
+def flow_by_playwright(pw: PlaywrightOverCdp, endpoint: str, origin: str, out: str) -> dict[str, Any]:
+    """The flow through Playwright's own API, in a context of its own on the bench browser."""
+    got: dict[str, Any] = {}
+    pw.connect(endpoint)
+    try:
+        context = pw.browser.new_context()
+        try:
+            page = context.new_page()
+            page.goto(origin + "/flow")
+            context_id = context.new_cdp_session(page).send("Target.getTargetInfo")["targetInfo"]["browserContextId"]
+            with recording(endpoint, context_id, out, got):
+                t0 = time.perf_counter()
+                page.locator("#name").press_sequentially("Ann Lee")
+                page.select_option("#plan", "pro")
+                page.check("#terms")
+                page.fill("#notes", "two\nlines")
+                page.set_input_files("#avatar", files=[PICTURE])
+                page.click("#send")
+                page.wait_for_function("document.querySelector('#answer').textContent !== ''")
+                page.click("#next")
+                page.wait_for_url("**/flow/done")
+                page.wait_for_load_state()
+                page.fill("#comment", "great")
+                page.keyboard.press("Tab")
+                got["driven_seconds"] = time.perf_counter() - t0
+            got["final"] = json.loads(page.evaluate(FLOW_OUTCOME))
+        finally:
+            context.close()
+    finally:
+        pw.disconnect()
+    return got
+
+
+def flow_by_selenium(origin: str, out: str, picture: str, workdir: str) -> dict[str, Any]:
+    """The flow through Selenium with Debian's chromedriver, in the Chromium it starts; recorded in its default context."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in [*SELENIUM_ARGS, f"--user-data-dir={tempfile.mkdtemp(prefix='selenium-', dir=workdir)}"]:
+        options.add_argument(arg)
+    got: dict[str, Any] = {}
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        driver.get(origin + "/flow")
+        endpoint = "http://" + driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
+        with recording(endpoint, None, out, got):
+            t0 = time.perf_counter()
+            driver.find_element(By.ID, "name").send_keys("Ann Lee")
+            Select(driver.find_element(By.ID, "plan")).select_by_value("pro")
+            driver.find_element(By.ID, "terms").click()
+            driver.find_element(By.ID, "notes").send_keys("two\nlines")
+            driver.find_element(By.ID, "avatar").send_keys(picture)
+            driver.find_element(By.ID, "send").click()
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "answer").text != "")
+            driver.find_element(By.ID, "next").click()
+            WebDriverWait(driver, 10).until(
+                lambda d: d.current_url.endswith("/flow/done") and d.execute_script("return document.readyState") == "complete")
+            comment = driver.find_element(By.ID, "comment")
+            comment.send_keys("great")
+            comment.send_keys(Keys.TAB)
+            got["driven_seconds"] = time.perf_counter() - t0
+        got["final"] = json.loads(driver.execute_script("return " + FLOW_OUTCOME))
+    finally:
+        driver.quit()
+    return got
+
+
+async def wait_for(session: CdpSession, expression: str, timeout: float = 10.0) -> None:
+    """Until ``expression`` is true in the tab (a navigation meanwhile is waited out)."""
+    with trio.fail_after(timeout):
+        while True:
+            with contextlib.suppress(RuntimeError, ProtocolError):
+                if await evaluate(session, expression) is True:
+                    return
+            await trio.sleep(0.02)
+
+
+async def flow_by_cdp(endpoint: str, origin: str, out: str, picture: str, seed: int) -> dict[str, Any]:
+    """The flow through CDP Input from this process, as a person makes it (10-30 ms between presses and clicks), in
+    a new context's tab; the file picked in the file chooser its click opens."""
+    rng = random.Random(seed)
+    got: dict[str, Any] = {}
+    async with open_cdp(endpoint) as conn, tab_in_new_context(conn, origin + "/flow") as (context_id, session):
+        driver = Driver(session)
+
+        async def pause() -> None:
+            await trio.sleep(rng.uniform(0.010, 0.030))
+
+        async def type_text(text: str) -> None:
+            for ch in text:
+                await (driver.press("Enter") if ch == "\n" else driver.key(ch))
+                await pause()
+
+        async def click(selector: str) -> None:
+            await driver.click(selector)
+            await pause()
+
+        manager = recording(endpoint, context_id, out, got)
+        await trio.to_thread.run_sync(manager.__enter__)
+        try:
+            t0 = time.perf_counter()
+            await click("#name")
+            await type_text("Ann Lee")
+            await click("#plan")
+            await driver.press("ArrowDown")  # Free -> Pro, as a person does on a closed select
+            await pause()
+            await click("#terms")
+            await click("#notes")
+            await type_text("two\nlines")
+            await session.send("Page.setInterceptFileChooserDialog", {"enabled": True})
+            with session.listen("Page.fileChooserOpened") as chooser:
+                await click("#avatar")
+                with trio.fail_after(10):
+                    opened = await chooser.receive()
+            await session.send("DOM.setFileInputFiles", {"files": [picture], "backendNodeId": opened.params["backendNodeId"]})
+            await session.send("Page.setInterceptFileChooserDialog", {"enabled": False})
+            await click("#send")
+            await wait_for(session, "document.querySelector('#answer').textContent !== ''")
+            await click("#next")
+            await wait_for(session, "location.pathname === '/flow/done' && document.readyState === 'complete'")
+            driver = Driver(session)  # another page: its boxes are found again
+            await click("#comment")
+            await type_text("great")
+            await driver.press("Tab")
+            got["driven_seconds"] = time.perf_counter() - t0
+        except BaseException as exc:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(lambda: manager.__exit__(type(exc), exc, exc.__traceback__))
+            raise
+        await trio.to_thread.run_sync(lambda: manager.__exit__(None, None, None))
+        got["final"] = json.loads(await evaluate(session, FLOW_OUTCOME))
+    return got
+
+
+def record_flow(name: str, pw: PlaywrightOverCdp, endpoint: str, origin: str, out: str, workdir: str,
+                seed: int) -> dict[str, Any]:
+    """Drive the flow with the driver ``name`` while the recorder child records it to ``out``."""
+    picture = os.path.join(workdir, PICTURE["name"])
+    with open(picture, "wb") as fh:
+        fh.write(PICTURE["buffer"])
+    if name == "playwright":
+        return flow_by_playwright(pw, endpoint, origin, out)
+    if name == "selenium":
+        return flow_by_selenium(origin, out, picture, workdir)
+    return trio.run(flow_by_cdp, endpoint, origin, out, picture, seed)
+
+
+def run_drivers(pw: PlaywrightOverCdp, endpoint: str, origin: str, workdir: str, rounds: int, seed: int) -> dict[str, Any]:
+    """Each driver's flow recorded, then replayed ``rounds`` times at speed 1 (network mocked) into new contexts.
+    A driver that fails is reported with its error; the others go on."""
+    drivers: dict[str, Any] = {}
+    for name, label in DRIVERS:
+        entry = drivers[name] = {"label": label}
+        out = os.path.join(workdir, f"flow-{name}.pb")
+        if name == "selenium" and (importlib.util.find_spec("selenium") is None or not os.path.exists(CHROMEDRIVER)):
+            entry["unavailable"] = f"needs selenium (the test extra) and {CHROMEDRIVER}"
+            continue
+        try:
+            print(f"the flow driven by {label}, recorded ...", file=sys.stderr)
+            recorded = record_flow(name, pw, endpoint, origin, out, workdir, seed)
+            with open(out, "rb") as fh:
+                state = BrowserSessionState.FromString(fh.read())
+            entry["recording"] = {
+                "events": len(state.recording.events), "types": dict(sorted(_count(e.type for e in state.recording.events).items())),
+                "sources": dict(sorted(_count(f"{e.type} {event_data(e).get('source', '?')}" for e in state.recording.events
+                                              if e.type in ("input", "change")).items())),
+                "exchanges": len(state.recording.exchanges), "duration_ms": state.recording.duration,
+                "driven_seconds": recorded["driven_seconds"], "final": recorded["final"], "recorder": recorded["summary"],
+            }
+            runs = entry["replays"] = []
+            for r in range(rounds):
+                print(f"the flow driven by {label}: replay {r + 1}/{rounds} ...", file=sys.stderr)
+                run = trio.run(partial(replay_once, endpoint, state, 1.0, outcome=FLOW_OUTCOME, page_log=False))
+                report: ReplayReport = run["report"]
+                runs.append({"steps": len(report.steps), "types": [s.type for s in report.steps],
+                             "errors_ms": [s.dispatched - s.scheduled for s in report.steps],
+                             **_report_figures(report, run, recorded["final"])})
+            entry.update(driver_figures(runs))
+        except Exception as exc:
+            traceback.print_exc()
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+    return drivers
+
+
+def driver_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Over the replays of one driver's recording: shares of the step outcomes, the outcome, the timing error."""
+    steps = sum(r["steps"] for r in runs)
+    errors = [e for r in runs for e in r["errors_ms"]]
+    return {
+        "replayed": len(runs), "steps_per_replay": [r["steps"] for r in runs],
+        "share": {k: sum(r[k] for r in runs) / steps if steps else math.nan for k in (DONE, RETRIED, SKIPPED, FAILED)},
+        "as_recorded": sum(1 for r in runs if r["as_recorded"]), "page_as_recorded": sum(1 for r in runs if r["final_matches"]),
+        "errors_ms": dist(errors),
+        "fallbacks": sum(len(r["fallbacks"]) for r in runs), "unmatched": sum(len(r["unmatched"]) for r in runs),
+    }
+
+
+# --------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------
+
+
+#: How the player schedules steps, said under the timing tables.
+SCHEDULING = (
+    "Each step is prepared before it is due (its element found, scrolled into view, the mouse moved over it for a "
+    "click); at its due time its input is written without waiting for the answer to the input before it (the browser "
+    "handles a tab's commands in order). Step.dispatched is the moment its input is written (for a click, the press and "
+    "release; a focus that a mousedown caused is replayed as the press, and its click as the release) or its check "
+    "(input, change, focus, scroll: run in the background once the tab's earlier input has been answered) is started. "
+    "A step that reads the page (a click's box, a keydown's focus check on another element) waits for the tab's "
+    "earlier input to be answered first, so its preparation can run past its due time, and the steps after it wait for "
+    "it. Chromium hands a mouse move to the page with its next animation frame, so the page can see a click up to a "
+    "frame after it was written: the \"as the page saw it\" row shows that."
+)
+
+
+def _outcomes(run: dict[str, Any]) -> str:
+    return f"{run['done']}/{run['retried']}/{run['skipped']}/{run['failed']}"
+
+
+def _ended(run: dict[str, Any]) -> str:
+    """Whether a replay ended as recorded (the player's comparison of the end state)."""
+    if not run["compared"]:
+        return "end state not compared"
+    if run["as_recorded"]:
+        return "ended as recorded"
+    return f"ended differently ({'; '.join(run['differences'])})"
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -766,11 +1088,12 @@ def main() -> int:
                 print(f"replay round {r + 1}/{rounds} ...", file=sys.stderr)
                 run = trio.run(replay_once, endpoint, state, 1.0)
                 report: ReplayReport = run["report"]
-                # A step is "queued" when the step before it was still running at its due time.
-                queued = [i > 0 and run["completed"][i - 1] > s.scheduled for i, s in enumerate(report.steps)]
+                # A step is "behind" when the step before it was dispatched after this one was due: the player
+                # was still preparing or writing the steps before it at its due time.
+                behind = [i > 0 and report.steps[i - 1].dispatched > s.scheduled for i, s in enumerate(report.steps)]
                 replays["speed1"].append({
                     "errors_ms": [s.dispatched - s.scheduled for s in report.steps],
-                    "queued": queued, "types": [s.type for s in report.steps],
+                    "behind": behind, "types": [s.type for s in report.steps],
                     "step_ms": [c - s.dispatched for c, s in zip(run["completed"], report.steps)],
                     "page_lateness_ms": page_lateness(state, run, 1.0),
                     "clock_offset_ms": run["clock_offset_ms"],
@@ -820,6 +1143,9 @@ def main() -> int:
                                         "samples": dict(collected[key]), "rounds": extra[key]}
                                   for key, label, _ in variants}
             results["latency"] = latency
+
+            # -- 4. what three drivers recorded, replayed ---------------------------------------------
+            results["drivers"] = run_drivers(pw, endpoint, origins[0].url, workdir, rounds, args.seed)
         except BaseException as exc:
             failures.append(f"{type(exc).__name__}: {exc}")
             raise
@@ -830,15 +1156,20 @@ def main() -> int:
     if args.json:
         print(f"\nresults written to {args.json}")
     failed = sum(r["failed"] for r in results["replay"]["speed1"] + results["replay"]["max"])
+    for entry in results["drivers"].values():
+        failed += sum(r["failed"] for r in entry.get("replays", [])) + ("error" in entry)
     return 1 if failed else 0
 
 
 def _report_figures(report: ReplayReport, run: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
     counts = report.counts()
     return {
-        "done": counts["done"], "retried": counts["retried"], "failed": counts["failed"],
+        "done": counts[DONE], "retried": counts[RETRIED], "skipped": counts[SKIPPED], "failed": counts[FAILED],
         "failed_steps": [s.as_dict() for s in report.steps if s.outcome == FAILED][:5],
+        "not_done": [s.as_dict() for s in report.steps if s.outcome != DONE][:20],
+        "compared": report.compared, "as_recorded": report.as_recorded, "differences": list(report.differences),
         "answered": report.answered, "unmatched": [f"{u.method} {u.url}" for u in report.unmatched],
+        "fallbacks": [f"{f.method} {f.url} ({f.how})" for f in report.fallbacks],
         "live_hits": run["live_hits"],
         "final_matches": run["final"] == expected, "final": run["final"],
     }
@@ -890,6 +1221,8 @@ def print_report(results: dict[str, Any]) -> None:
           f"network mocked, then the events); latency: {results['rounds']} round(s) per variant of {results['samples']} timed clicks and "
           f"{results['samples']} timed key presses after {results['warmup']} untimed ones, variants in turn, the "
           f"document reloaded before each")
+    print(f"- Drivers: the two-page flow driven once each by Playwright's API, Selenium (chromedriver) and CDP Input as a "
+          f"person while the Recorder recorded, each recording replayed {results['rounds']} time(s) at speed 1 (see 5)")
     print("- Percentiles are nearest-rank over every sample of every round\n")
 
     s1 = rep["speed1"]
@@ -906,30 +1239,31 @@ def print_report(results: dict[str, Any]) -> None:
               f"| {f2(p['p99'])} | {f2(p['max'])} | {f2(p['min'])} |")
     else:
         print("| as the page saw it | n/a: the replayed page logged another number of clicks/keydowns than recorded | | | | | |")
-    timer = [e for r in s1 for e, q in zip(r["errors_ms"], r["queued"]) if not q]
-    queued = [e for r in s1 for e, q in zip(r["errors_ms"], r["queued"]) if q]
-    for label, values in (("of which due with the player idle (the timer's own error)", timer),
-                          ("of which due while the step before was still running", queued)):
+    caught_up = [e for r in s1 for e, b in zip(r["errors_ms"], r["behind"]) if not b]
+    behind = [e for r in s1 for e, b in zip(r["errors_ms"], r["behind"]) if b]
+    for label, values in (("of which due after the step before it was dispatched", caught_up),
+                          ("of which due before the step before it was dispatched (the player behind)", behind)):
         if values:
             d = dist(values)
             print(f"| {label} | {d['n']} | {f2(d['p50'])} | {f2(d['p95'])} | {f2(d['p99'])} | {f2(d['max'])} | {f2(d['min'])} |")
-    by_type: dict[str, list[float]] = defaultdict(list)
+    late_by_type: dict[str, list[float]] = defaultdict(list)
+    took_by_type: dict[str, list[float]] = defaultdict(list)
     for r in s1:
-        for kind, ms_ in zip(r["types"], r["step_ms"]):
-            by_type[kind].append(ms_)
+        for kind, error, took in zip(r["types"], r["errors_ms"], r["step_ms"]):
+            late_by_type[kind].append(error)
+            took_by_type[kind].append(took)
     offsets = ", ".join(f1(r["clock_offset_ms"]) for r in s1)
     print("\nPer replay, Step.dispatched - Step.scheduled p50 / p95 / max ms: "
           + "; ".join(f"{f2(pct(r['errors_ms'], 0.5))} / {f2(pct(r['errors_ms'], 0.95))} / {f2(max(r['errors_ms']))}"
-                      for r in s1) + ".")
-    print(f"Step.dispatched is taken when the player starts a step, before it looks the element up; the page's figure "
-          f"adds finding the element, focusing or scrolling it, and the Input command's trip (page clock - this "
-          f"process's clock, corrected for: {offsets} ms). The player dispatches one step at a time, so a step due "
-          f"while the one before is still running waits for it. A click step moves the mouse first, and Chromium "
-          f"answers Input.dispatchMouseEvent mouseMoved with the next animation frame (about 16 ms) when the pointer "
-          f"moves. How long a step takes at speed 1, p50 / p95 ms: "
-          + ", ".join(f"{k} {f1(pct(v, 0.5))} / {f1(pct(v, 0.95))}" for k, v in sorted(by_type.items()))
-          + ". Steps done/retried/failed per replay: " + "; ".join(f"{r['done']}/{r['retried']}/{r['failed']}" for r in s1)
-          + "; final page equal to the recorded one: " + ", ".join("yes" if r["final_matches"] else "NO" for r in s1) + ".")
+                      for r in s1) + "; by step type, p50 / p95 ms: "
+          + ", ".join(f"{k} {f2(pct(v, 0.5))} / {f2(pct(v, 0.95))}" for k, v in sorted(late_by_type.items())) + ".")
+    print(f"{SCHEDULING} The page's figure adds the Input command's trip and the frame a click can wait for (page clock "
+          f"- this process's clock, corrected for: {offsets} ms). From Step.dispatched to the step reported finished (its "
+          f"input answered, its check done; steps are reported in order, so the figure holds the steps before it), p50 / "
+          f"p95 ms: " + ", ".join(f"{k} {f1(pct(v, 0.5))} / {f1(pct(v, 0.95))}" for k, v in sorted(took_by_type.items()))
+          + ". Steps done/retried/skipped/failed per replay: " + "; ".join(_outcomes(r) for r in s1)
+          + "; final page equal to the recorded one: " + ", ".join("yes" if r["final_matches"] else "NO" for r in s1)
+          + "; " + "; ".join(_ended(r) for r in s1) + "." + _not_done(s1))
 
     mx, pwr = rep["max"], rep["playwright"]
     print("\n## 2. Events per second at --max, and Playwright driving the same actions\n")
@@ -946,19 +1280,25 @@ def print_report(results: dict[str, Any]) -> None:
         f"{rec['clicks'] + rec['key_presses']} clicks + key presses over the whole event phase")
     row("Playwright page.click / keyboard.type: user actions/s", [r["actions_per_s"] for r in pwr],
         f"the same {rec['clicks']} clicks + {rec['key_presses']} key presses ({rec['actions']} calls)")
-    row("psp_cdp event phase, s", [r["event_phase_s"] for r in mx], "Player._replay, all steps", f2)
+    row("psp_cdp event phase, s", [r["event_phase_s"] for r in mx],
+        "ReplayReport.events_started to events_ended: every step, its answers included", f2)
     row("psp_cdp restore + attach, s", [r["restore_s"] for r in mx], "restore_state (network mocked) + auto-attach", f2)
     row("psp_cdp after the last step, s", [r["after_s"] for r in mx],
         "waiting for the page's last requests (mocked), detach", f2)
     row("Playwright action loop, s", [r["seconds"] for r in pwr], "page.goto and the context excluded", f2)
-    print(f"\npsp_cdp replays every recorded event ({', '.join(f'{k} {v}' for k, v in rec['types'].items())}); a click "
-          f"step looks its element up by selector, scrolls it into view and reads its box before the mouse events, a "
-          f"keydown step checks focus, an input step compares the value. Playwright's page.click waits for the element to "
+    print(f"\npsp_cdp replays every recorded event ({', '.join(f'{k} {v}' for k, v in rec['types'].items())}). At --max "
+          f"each step is acted on as soon as it is prepared: key presses to the element that has the keys are written "
+          f"back to back, without waiting for each other's answers; a click step waits for the tab's earlier input to be "
+          f"answered, then looks its element up by selector, scrolls it into view, reads its box and moves the mouse "
+          f"before the press and release; a keydown to another element focuses it first; input and change steps compare "
+          f"the value in the background, behind the input before them. Playwright's page.click waits for the element to "
           f"be visible, stable, enabled and hit-testable; keyboard.type sends the keys to whatever has focus. psp_cdp "
           f"answers the fetch() calls from the recording, Playwright's go to the live loopback server. Final page equal to "
           f"the recorded one: psp_cdp "
           + ", ".join("yes" if r["final_matches"] else "NO" for r in mx) + "; Playwright "
-          + ", ".join("yes" if r["final_matches"] else "NO" for r in pwr) + ".")
+          + ", ".join("yes" if r["final_matches"] else "NO" for r in pwr) + ". psp_cdp steps done/retried/skipped/failed "
+          + "per replay: " + "; ".join(_outcomes(r) for r in mx) + "; " + "; ".join(_ended(r) for r in mx) + "."
+          + _not_done(mx))
 
     print("\n## 3. Latency a recorder adds to page interactions\n")
     for table, title in (("cdp", "Driven through CDP Input from this process (the recorders only watch)"),
@@ -1014,6 +1354,8 @@ def print_report(results: dict[str, Any]) -> None:
           "so Chromium asks for one; the bench page declares its icon inline and never does): when the mock answers it, "
           "it is unmatched.")
 
+    print_drivers(results["drivers"], results["rounds"])
+
     d1 = dist(errors)
     cdp, pwt = lat["cdp"], lat["playwright"]
 
@@ -1046,6 +1388,73 @@ def print_report(results: dict[str, Any]) -> None:
           f"| | network exchanges included; events alone {sizes['events_only_per_event_raw']:,.0f} / "
           f"{sizes['events_only_per_event_sealed']:,.0f} |")
     print(f"| mock hit rate during replay (worst) | {f1(100 * min(hit))} % | | requests answered from the recording |")
+    for entry in results["drivers"].values():
+        if "error" in entry or "unavailable" in entry:
+            print(f"| replay of the flow driven by {entry['label']} | {_not_run(entry)} | | see 5 |")
+            continue
+        share, e = entry["share"], entry["errors_ms"]
+        print(f"| replay of the flow driven by {entry['label']}: steps done / retried / skipped / failed %, ended as "
+              f"recorded, timing error p50 / p95 / p99 ms | {_shares(share)}; {entry['as_recorded']}/{entry['replayed']}; "
+              f"{f2(e['p50'])} / {f2(e['p95'])} / {f2(e['p99'])} | | the recording replayed at speed 1, network mocked (see 5) |")
+
+
+def print_drivers(drivers: dict[str, Any], rounds: int) -> None:
+    print("\n## 5. Replaying what three drivers recorded\n")
+    print("| driver | recorded events | steps | done % | retried % | skipped % | failed % | ended as recorded | page as recorded "
+          "| Step.dispatched - Step.scheduled p50 / p95 / p99 ms | fallbacks | unmatched |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|")
+    for entry in drivers.values():
+        if "error" in entry or "unavailable" in entry:
+            print(f"| {entry['label']} | {_not_run(entry)} | | | | | | | | | | |")
+            continue
+        share, e, n = entry["share"], entry["errors_ms"], entry["replayed"]
+        steps = "/".join(str(k) for k in sorted(set(entry["steps_per_replay"])))
+        print(f"| {entry['label']} | {entry['recording']['events']} | {steps} | "
+              + _shares(share, " | ")
+              + f" | {entry['as_recorded']}/{n} | {entry['page_as_recorded']}/{n} | {f2(e['p50'])} / {f2(e['p95'])} / "
+              f"{f2(e['p99'])} | {entry['fallbacks']} | {entry['unmatched']} |")
+    print(f"\nThe flow (page one: a name typed, a select, a checkbox, a textarea, a file whose name, type and text go into "
+          f"the POST body, Send: a fetch() POST whose JSON answer, with the site's next order number, shows in the page, "
+          f"goes to localStorage and reveals the link; page two shows the stored answer and keeps a comment in "
+          f"sessionStorage on change) is driven once per driver while the Recorder (input + network) records in a child "
+          f"process, then replayed {rounds} time(s) with Player(speed=1.0, network=\"mock\") into a new context of the "
+          f"bench browser (Selenium's recording was made in its own Chromium, 1280x900). *ended as recorded*: the "
+          f"player's comparison of the end state (URL, title, fields, storage digests, cookies); *page as recorded*: "
+          f"this script's reading of the page, the stored answer (its order number: a live site would have given the "
+          f"next one) and the comment. Step.dispatched, and how the player schedules steps, as in 1.")
+    for entry in drivers.values():
+        if "error" in entry or "unavailable" in entry:
+            continue
+        rec = entry["recording"]
+        notes = [f"recorded {', '.join(f'{k} {v}' for k, v in rec['types'].items())} and {rec['exchanges']} exchanges "
+                 f"over {rec['duration_ms'] / 1000:.1f} s (driven in {rec['driven_seconds']:.1f} s); value changes by "
+                 f"source: {', '.join(f'{k} {v}' for k, v in rec['sources'].items()) or 'none'}"]
+        runs = entry["replays"]
+        notes.append("per replay done/retried/skipped/failed: " + "; ".join(_outcomes(r) for r in runs)
+                     + "; " + "; ".join(_ended(r) for r in runs))
+        if reasons := _not_done(runs).strip().rstrip("."):
+            notes.append(reasons[0].lower() + reasons[1:])
+        for what in ("fallbacks", "unmatched", "live_hits"):
+            listed = _counted(x for r in runs for x in r[what])
+            if listed:
+                notes.append(f"{what.replace('_', ' ')}: {listed}")
+        print(f"- {entry['label']}: " + "; ".join(notes) + ".")
+
+
+def _not_done(runs: list[dict[str, Any]]) -> str:
+    """The steps of these replays that were retried, skipped or failed, with their reasons, as a sentence ("" if none)."""
+    reasons = _counted(f"{s['type']} {s['target']} {s['outcome']}: {s['reason'] or '(no reason)'}"
+                       for r in runs for s in r["not_done"])
+    return f" Steps not done: {reasons}." if reasons else ""
+
+
+def _not_run(entry: dict[str, Any]) -> str:
+    return f"failed: {entry['error']}" if "error" in entry else f"not run: {entry['unavailable']}"
+
+
+def _shares(share: dict[str, float], sep: str = " / ") -> str:
+    """Percent of steps done, retried, skipped, failed."""
+    return sep.join(f1(100 * share[k]) for k in (DONE, RETRIED, SKIPPED, FAILED))
 
 
 def _counted(items: Any) -> str:
