@@ -41,7 +41,7 @@ from ..state.registry import RestoreReport
 from .events import SERVICE_WORKER_SCRIPT, event_data, loads_document
 from .mock import Fallback, MockNetwork, Unmatched
 from .outcome import cookie_digests, differences, read_end_state
-from .recorder import release_waiting as _resume
+from .recorder import auto_attached, release_waiting as _resume
 
 __all__ = ["DONE", "FAILED", "RETRIED", "SKIPPED", "Player", "ReplayReport", "Step"]
 
@@ -114,6 +114,8 @@ _OFFSETS = r"""function () {
 #: Milliseconds from a focus to the click on the same element within which the focus was the click's mousedown.
 _PRESS = 500.0
 _DETACHED = "__psp_detached"
+#: Steps whose input goes to the tab in front.
+_INPUT = {"click", "keydown", "keyup", "wheel", "focus"}
 #: Wraps a function called on an element: it throws when the element has left its document.
 _CONNECTED = "function (...args) { if (!this.isConnected) throw new Error('" + _DETACHED + "'); return (__DECLARATION__).apply(this, args); }"
 #: Seconds to wait for a wheel's scrolling to start, and the polls it must stay still to be over.
@@ -307,6 +309,7 @@ class Player:
         self._closed: set[int] = set()
         self._workers: dict[str, CdpSession] = {}  # service workers of the context, by target id
         self._trees: dict[str, dict[str, Any]] = {}  # each tab's frame tree, by session id, until a frame changes
+        self._front: str | None = None  # the tab input last went to, brought to the front
         # The navigations the recording shows: (tab, document) -> URL.
         self._navigations = {
             (e.tab, e.document): _url_of(e) for e in state.recording.events if e.type == "navigate" and e.document
@@ -384,8 +387,8 @@ class Player:
             task_status.started()
             async for event in events:
                 if event.method == "Target.attachedToTarget":
-                    # Only workers: a page attached meanwhile is the restore's own session.
-                    if event.params.get("targetInfo", {}).get("type") == "service_worker":
+                    # Only new workers: a page attached meanwhile is the restore's own session.
+                    if event.params.get("targetInfo", {}).get("type") == "service_worker" and auto_attached(event.params):
                         await self._on_attached(nursery, event.params, initial=False)
                 else:
                     nursery.start_soon(self._worker_script, event.params)
@@ -426,7 +429,8 @@ class Player:
     async def _follow_new_tabs(self, nursery: trio.Nursery) -> None:
         with self.connection.listen("Target.attachedToTarget", buffer=4096) as attached:
             async for event in attached:
-                if event.params.get("targetInfo", {}).get("type") != "service_worker":  # _serve_workers has those
+                # Workers are _serve_workers'; a tab someone else attached to is not a new tab.
+                if event.params.get("targetInfo", {}).get("type") != "service_worker" and auto_attached(event.params):
                     await self._on_attached(nursery, event.params, initial=False)
 
     async def _on_attached(self, nursery: trio.Nursery, params: dict[str, Any], *, initial: bool) -> None:
@@ -644,6 +648,10 @@ class Player:
         if kind == "tab_open":
             return _Action(call=lambda: self._open(event, data))
         tab = await self._tab(event.tab)
+        if kind in _INPUT and self._front != tab.target_id:
+            # A tab in the background gets no animation frames, and input waits for them.
+            await tab.session.send("Page.bringToFront")
+            self._front = tab.target_id
         if kind == "click" and tab.pressed is not None and tab.pressed.index == index:
             pressed, tab.pressed = tab.pressed, None
             return _Action(tab, post=[_mouse("mouseReleased", pressed.x, pressed.y, data)], retried=pressed.retried)
@@ -666,8 +674,7 @@ class Player:
                            background=True)
         if kind in ("input", "change", "scroll") or (kind == "focus" and self._click_after(index, event) is None):
             # A check or a setting, done in the background once the tab's earlier input has been answered.
-            element, retried = await self._element(tab, event)
-            return _Action(tab, call=self._check(tab, event, element, data), background=True, retried=retried)
+            return _Action(tab, call=self._check(tab, event, data), background=True)
         await self._answered(tab)
         element, retried = await self._element(tab, event)
         if kind == "click":
@@ -691,21 +698,22 @@ class Player:
             return _Action(tab, post=[wheel], retried=retried or aimed, after=lambda: self._wheel_settles(tab, element, before))
         raise _Failed(f"unknown event type {kind!r}")
 
-    def _check(self, tab: _Tab, event: RecordedEvent, element: str, data: dict[str, Any]) -> Callable[[], Awaitable[str]]:
-        """The check (or setting) an input, change, focus or scroll step does on its element."""
+    def _check(self, tab: _Tab, event: RecordedEvent, data: dict[str, Any]) -> Callable[[], Awaitable[str]]:
+        """The check (or setting) an input, change, focus or scroll step does on its element, found then."""
         kind = event.type
 
         async def check() -> str:
-            self._check_document(tab, event)
+            element, late = await self._element(tab, event)
+            corrected = ""
             if kind == "input":
-                return await self._value(tab, event, element, data.get("value", ""), data.get("source"))
-            if kind == "change":
-                return await self._change(tab, event, element, data)
-            if kind == "focus":
+                corrected = await self._value(tab, event, element, data.get("value", ""), data.get("source"))
+            elif kind == "change":
+                corrected = await self._change(tab, event, element, data)
+            elif kind == "focus":
                 await self._on_element(tab, event, element, _FOCUS)
             else:
                 await self._on_element(tab, event, element, _SCROLL, data.get("x", 0), data.get("y", 0))
-            return ""
+            return corrected or late
 
         return check
 
@@ -804,14 +812,16 @@ class Player:
         selectors = list(event.element.selectors)
         if not selectors:
             raise _Failed("the event has no element")
-        started = trio.current_time()
+        missing: float | None = None  # when a lookup first found nothing
         with trio.move_on_after(self.timeout):
             while True:
                 self._check_document(tab, event)
                 found = await self._find(tab, list(event.frame), selectors)
                 if found:
-                    waited = trio.current_time() - started
+                    waited = trio.current_time() - missing if missing is not None else 0.0
                     return found, f"the element appeared after {waited:.1f}s" if waited > 0.25 else ""
+                if missing is None:
+                    missing = trio.current_time()
                 await trio.sleep(_POLL)
         raise _Failed(f"no element matches {selectors[0]}" + (f" (nor {len(selectors) - 1} other selectors)" if len(selectors) > 1 else ""))
 

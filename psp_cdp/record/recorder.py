@@ -55,7 +55,7 @@ from .events import SERVICE_WORKER_SCRIPT, body_bytes, json_event, loads_documen
 from .outcome import cookie_digests, read_end_state
 from .script import BINDING, SWITCH_OFF, WORLD, recorder_script
 
-__all__ = ["Recorder", "release_waiting"]
+__all__ = ["Recorder", "auto_attached", "release_waiting"]
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +260,8 @@ class Recorder:
 
     async def _follow_targets(self, nursery: trio.Nursery, events: Any) -> None:
         async for event in events:
+            if event.method == "Target.attachedToTarget" and not auto_attached(event.params):
+                continue
             await self._on_target_event(nursery, event, initial=False)
 
     async def _on_target_event(self, nursery: trio.Nursery, event: Any, *, initial: bool) -> None:
@@ -651,6 +653,12 @@ def _in_order(events: list[RecordedEvent]) -> list[RecordedEvent]:
     for event in ordered:
         event.timestamp = last = max(last, event.timestamp)
     return ordered
+
+
+def auto_attached(params: dict[str, Any]) -> bool:
+    """Whether a ``Target.attachedToTarget`` after the start comes from auto-attaching, which pauses each
+    new target: another user of the connection attaching to a tab (``Target.attachToTarget``) is not ours."""
+    return bool(params.get("waitingForDebugger"))
 
 
 async def release_waiting(session: CdpSession) -> None:

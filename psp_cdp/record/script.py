@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from ..state.dom import DEFAULT_SELECTION, ELEMENT_HELPERS
+from ..state.dom import ELEMENT_HELPERS, FORM_DEFAULTS
 
 __all__ = ["BINDING", "MAX_FILES_BYTES", "MAX_FILE_BYTES", "SWITCH_OFF", "WORLD", "recorder_script"]
 
@@ -39,7 +39,7 @@ _SCRIPT = r"""
   const TOKEN = "__TOKEN__";
   if (globalThis.__pspRecording === TOKEN) return;
   globalThis.__pspRecording = TOKEN;
-""" + ELEMENT_HELPERS + DEFAULT_SELECTION + r"""
+""" + ELEMENT_HELPERS + FORM_DEFAULTS + r"""
   const DOM = __DOM__;
   const MAX_FILE = __MAX_FILE__, MAX_FILES = __MAX_FILES__, MAX_CONTROLS = 1000;
   // This document, for the recorder: events of one document carry the same token.
@@ -106,7 +106,8 @@ _SCRIPT = r"""
   const isText = (el) => el instanceof HTMLTextAreaElement || (el instanceof HTMLInputElement && !TEXTLIKE.has(el.type));
   const selection = (el) => Array.from(el.options).flatMap((o, i) => (o.selected ? [i] : []));
   const stateOf = (el) => (el instanceof HTMLSelectElement ? selection(el).join() : el.value);
-  const defaultOf = (el) => (el instanceof HTMLSelectElement ? defaultSelection(el).join() : el.defaultValue);
+  const defaultOf = (el) => (el instanceof HTMLSelectElement ? defaultSelection(el).join()
+    : el instanceof HTMLInputElement ? pristineValue(el) : el.defaultValue);
   const selectData = (el) => {
     const picked = selection(el);
     return {kind: "select", selected: picked, values: picked.map((i) => el.options[i].value)};
@@ -129,8 +130,11 @@ _SCRIPT = r"""
   };
   // What made a value change: "key" (a key press the recording holds typed it), "user" (the
   // browser, with no key: Input.insertText, a paste, a drop, an IME), "script" (untrusted).
+  // A change commits the value its last input made: it has that input's source.
   let keying = false;
+  const sources = new WeakMap();
   const source = (e) => (!e.isTrusted ? "script" : keying ? "key" : "user");
+  const committed = (e, el) => (!e.isTrusted ? "script" : sources.get(el) || source(e));
 
   on("click", (e, time) => { const el = element(e); sync(el, time); if (el) report("click", el, pointer(e, el), time); });
   on("auxclick", (e, time) => { const el = element(e); if (el) report("click", el, pointer(e, el), time); });
@@ -162,6 +166,7 @@ _SCRIPT = r"""
     if (el instanceof HTMLSelectElement || (el instanceof HTMLInputElement && ["checkbox", "radio", "file"].includes(el.type))) return;
     if (!e.isTrusted && nested(e)) { remember(el); return; }
     remember(el);
+    sources.set(el, source(e));
     report("input", el, {value: valueOf(el), inputType: e.inputType || "", data: e.data == null ? null : e.data, source: source(e)}, time);
   }, {untrusted: true});
   const files = async (el, time, from) => {
@@ -197,7 +202,7 @@ _SCRIPT = r"""
     } else if (el instanceof HTMLInputElement && (el.type === "checkbox" || el.type === "radio")) {
       report("change", el, {kind: "checked", checked: el.checked, source: source(e)}, time);
     } else if ("value" in el) {
-      report("change", el, {kind: "value", value: el.value, source: source(e)}, time);
+      report("change", el, {kind: "value", value: el.value, source: committed(e, el)}, time);
     }
   }, {untrusted: true});
   on("focusin", (e, time) => { const el = origin(e); if (el && el !== document.body) report("focus", el, {}, time); });

@@ -52,7 +52,7 @@ from .origins import STUB_CONCURRENCY
 from .pages import Frame, Tab, gather_limited
 from .registry import CaptureContext, Component, RestoreContext
 
-__all__ = ["DEFAULT_SELECTION", "ELEMENT_HELPERS", "DomState", "SETTLE"]
+__all__ = ["ELEMENT_HELPERS", "FORM_DEFAULTS", "DomState", "SETTLE"]
 
 #: Seconds restore keeps looking for elements that a page renders after it has loaded.
 SETTLE = 2.0
@@ -161,8 +161,16 @@ _TARGET = r"""
 #: Script text defining ``find(selectors)`` and ``target(element)`` inside a function body.
 ELEMENT_HELPERS = _HELPERS + _TARGET
 
-#: Script text defining ``defaultSelection(select)``: the option indexes a select shows before anyone changes it.
-DEFAULT_SELECTION = r"""
+#: Script text defining ``defaultSelection(select)``: the option indexes a select shows before anyone
+#: changes it, and ``pristineValue(input)``: the value an input shows before anyone changes it (its
+#: ``value`` attribute as its type sanitises it: a range input with none shows its middle).
+FORM_DEFAULTS = r"""
+  const pristineValue = (el) => {
+    const fresh = document.createElement("input");
+    for (const name of ["type", "min", "max", "step", "multiple", "value"])
+      if (el.hasAttribute(name)) fresh.setAttribute(name, el.getAttribute(name));
+    return fresh.value;
+  };
   const defaultSelection = (select) => {
     const options = Array.from(select.options);
     let picked = options.flatMap((o, i) => (o.defaultSelected ? [i] : []));
@@ -180,14 +188,8 @@ DEFAULT_SELECTION = r"""
 _CAPTURE = (
     "function () {"
     + ELEMENT_HELPERS
-    + DEFAULT_SELECTION
+    + FORM_DEFAULTS
     + r"""
-  const pristineValue = (el) => {
-    const fresh = document.createElement("input");
-    for (const name of ["type", "min", "max", "step", "multiple", "value"])
-      if (el.hasAttribute(name)) fresh.setAttribute(name, el.getAttribute(name));
-    return fresh.value;
-  };
   const NOT_STATE = new Set(["file", "hidden", "submit", "reset", "button", "image"]);
   const fields = [], passwords = [], scrolls = [];
   for (const el of document.querySelectorAll("input, textarea, select")) {
