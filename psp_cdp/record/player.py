@@ -328,6 +328,7 @@ class Player:
                 self.report.restore = await restore_state(
                     self.connection, self.state, context=self.context.id or "default", network=self.mock)
                 await self._attach(nursery)
+                await self._warm_up()
                 await self._replay()
                 await self._settle()
                 await self._compare()
@@ -425,6 +426,14 @@ class Player:
             if target_id in self._attached:
                 self._tabs[index] = _Tab(target_id, self._attached[target_id])
                 self._claimed.add(target_id)
+
+    async def _warm_up(self) -> None:
+        """Read each tab's frame tree and make its main frame's world now, not at its first step."""
+        for tab in self._tabs.values():
+            try:
+                await self._world(tab, [])
+            except (_Failed, ProtocolError, BrowserClosedError):
+                pass  # found again at the first step
 
     async def _follow_new_tabs(self, nursery: trio.Nursery) -> None:
         with self.connection.listen("Target.attachedToTarget", buffer=4096) as attached:
@@ -656,7 +665,12 @@ class Player:
             pressed, tab.pressed = tab.pressed, None
             return _Action(tab, post=[_mouse("mouseReleased", pressed.x, pressed.y, data)], retried=pressed.retried)
         if kind not in ("keydown", "keyup", "input", "change"):
-            tab.keys_to = None
+            # What had the keys may not have them now; a focus says what does, and a click on it keeps it.
+            target = (event.document, tuple(event.frame), tuple(event.element.selectors))
+            if kind == "focus":
+                tab.keys_to = target
+            elif not (kind == "click" and tab.keys_to == target):
+                tab.keys_to = None
         if kind == "navigate":
             return _Action(call=lambda: self._navigate(tab, data))
         if kind == "tab_close":
@@ -672,6 +686,8 @@ class Player:
             world = await self._world(tab, list(event.frame))
             return _Action(tab, call=lambda: self._call(tab, _SCROLL, data.get("x", 0), data.get("y", 0), world=world),
                            background=True)
+        if kind == "input" and self._typed_on(index, event, data):
+            return _Action(background=True)  # the input its keys typed next checks this one's too
         if kind in ("input", "change", "scroll") or (kind == "focus" and self._click_after(index, event) is None):
             # A check or a setting, done in the background once the tab's earlier input has been answered.
             return _Action(tab, call=self._check(tab, event, data), background=True)
@@ -729,6 +745,23 @@ class Player:
             raise _Failed("the element did not take focus")
         tab.keys_to = target
         return _Action(tab, post=[command], retried=retried)
+
+    def _typed_on(self, index: int, event: RecordedEvent, data: dict[str, Any]) -> bool:
+        """Whether an input typed by keys is followed, with nothing but keys and inputs to the same element
+        between, by another input its keys typed: that one's check covers this one's."""
+        if data.get("source") not in ("key", None):
+            return False
+        events = self.state.recording.events
+        same = (event.tab, list(event.frame), list(event.element.selectors))
+        for later in events[index + 1:]:
+            if later.type not in ("keydown", "keyup", "input") or (later.tab, list(later.frame), list(later.element.selectors)) != same:
+                return False
+            if later.type == "input":
+                try:
+                    return event_data(later).get("source") in ("key", None)
+                except StateError:
+                    return False
+        return False
 
     def _click_after(self, index: int, focus: RecordedEvent) -> int | None:
         """The click that follows a focus on the same element within a moment: the focus was its mousedown's.
