@@ -310,6 +310,7 @@ class Player:
         self._workers: dict[str, CdpSession] = {}  # service workers of the context, by target id
         self._trees: dict[str, dict[str, Any]] = {}  # each tab's frame tree, by session id, until a frame changes
         self._front: str | None = None  # the tab input last went to, brought to the front
+        self._worker_scripts = {x.url for x in state.recording.exchanges if x.resource_type == SERVICE_WORKER_SCRIPT}
         # The navigations the recording shows: (tab, document) -> URL.
         self._navigations = {
             (e.tab, e.document): _url_of(e) for e in state.recording.events if e.type == "navigate" and e.document
@@ -379,7 +380,7 @@ class Player:
 
     async def _serve_workers(self, nursery: trio.Nursery, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Answer the context's service workers from the recording: their requests, and their scripts."""
-        scripts = {x.url for x in self.state.recording.exchanges if x.resource_type == SERVICE_WORKER_SCRIPT}
+        scripts = self._worker_scripts
         with self.connection.listen("Fetch.requestPaused", "Target.attachedToTarget", buffer=4096) as events:
             await self.connection.send("Target.setAutoAttach", self._auto_attach())
             if scripts:
@@ -471,7 +472,7 @@ class Player:
             commands: list[tuple[str, dict[str, Any] | None]] = [] if worker else [("Page.enable", None)]
             if self.mock is not None:
                 commands.append(("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]}))
-                if not worker:
+                if not worker and self._worker_scripts:
                     # The recording holds what the page got, its worker's answers included: the page
                     # asks the recording, not its worker (whose answers the recording holds no body of).
                     commands += [("Network.enable", None), ("Network.setBypassServiceWorker", {"bypass": True})]
