@@ -217,6 +217,9 @@ class _Ahead:
         finally:
             self._done.set()
 
+    async def done(self) -> None:
+        await self._done.wait()
+
     async def result(self) -> _Action:
         """The prepared step; what preparing it raised is raised here."""
         await self._done.wait()
@@ -564,11 +567,16 @@ class Player:
 
     async def _replay(self) -> None:
         events = self.state.recording.events
-        start = self.report.events_started = trio.current_time()
         previous = trio.Event()
         previous.set()
         ahead: _Ahead | None = None
         async with trio.open_nursery() as finishing:
+            if events:
+                # The first step is prepared before the clock starts, as the recording's began once it was ready.
+                ahead = _Ahead()
+                finishing.start_soon(ahead.run, self._prepare, 0, events[0])
+                await ahead.done()
+            start = self.report.events_started = trio.current_time()
             for index, event in enumerate(events):
                 due = event.timestamp / self.speed if self.speed else 0.0
                 step = Step(index, event.type, event.target, event.tab, scheduled=due)
