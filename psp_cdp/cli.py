@@ -12,7 +12,9 @@ import getpass
 import json
 import math
 import os
+import secrets
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -403,16 +405,48 @@ async def cmd_export(args: argparse.Namespace) -> int:
                 print(f"not in Playwright's format: {what}", file=sys.stderr)
         else:
             raise UsageError(f"export format {args.format!r} is not supported by this version (use {', '.join(_FORMATS)})")
-    if args.output == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        tmp = f"{args.output}.tmp{os.getpid()}"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, args.output)
+    write_output(args.output, data)
+    if args.output != "-":
         print(f"exported {args.ref} to {args.output} ({args.format}, {_size(len(data))})", file=sys.stderr)
     return 0
+
+
+def write_output(path: str, data: bytes) -> None:
+    """Write ``data`` where the user pointed: ``-`` is standard output; a path that exists and is not a
+    regular file (a device, a FIFO, a link such as ``/dev/stdout``) is written in place; any other path
+    is replaced atomically by a new file only its owner can read (exports hold cookie and storage values)."""
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        special = not stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        special = False
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        if special:
+            with open(path, "wb") as fh:
+                fh.write(data)
+            return
+        directory = os.path.dirname(os.path.abspath(path))
+        tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
 
 
 #: Scripts that replay a version's recording: export only.

@@ -9,6 +9,7 @@ this module is imported, so the document never promises a check that is not made
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -642,6 +643,15 @@ def _where(path: str) -> str:
     return path or "the body"
 
 
+@functools.lru_cache(maxsize=64)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """A schema pattern as ECMA-262 reads it: a final ``$`` is the end of the text (in Python it also
+    matches before a final newline, which would let ``"name\n"`` through)."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
 def validate(value: Any, schema: dict[str, Any], path: str = "") -> None:
     """Raise :class:`SchemaError` unless ``value`` matches ``schema``."""
     schema = _resolve(schema)
@@ -661,7 +671,7 @@ def validate(value: Any, schema: dict[str, Any], path: str = "") -> None:
             raise SchemaError(f"{_where(path)}: shorter than {schema['minLength']} character(s)")
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             raise SchemaError(f"{_where(path)}: longer than {schema['maxLength']} characters")
-        if "pattern" in schema and re.search(schema["pattern"], value) is None:
+        if "pattern" in schema and _pattern(schema["pattern"]).search(value) is None:
             description = schema.get("description")
             raise SchemaError(f"{_where(path)}: invalid" + (f"; use {description}" if description else ""))
     if isinstance(value, (int, float)) and not isinstance(value, bool):

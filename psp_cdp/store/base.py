@@ -17,9 +17,15 @@ from typing import Any
 
 from ..errors import SessionNotFoundError, UsageError
 
-__all__ = ["SessionInfo", "VersionInfo", "Store", "prunable", "new_session_id", "check_name", "parse_tags", "similar_names", "default_store_path"]
+__all__ = [
+    "SessionInfo", "VersionInfo", "Store", "prunable", "new_session_id", "check_name", "valid_session_id", "parse_tags",
+    "similar_names", "default_store_path",
+]
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+# \Z, not $: "$" also matches before a final newline.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}\Z")
+#: A session id, as it may be used in a path or a key: letters, digits, '_' and '-' (no dots, no separators).
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}\Z")
 
 
 @dataclass
@@ -133,9 +139,15 @@ def new_session_id() -> str:
     return secrets.token_hex(16)
 
 
+def valid_session_id(session_id: object) -> bool:
+    """Whether ``session_id`` may be a session id: what a store reads from disk, a server or a client is checked
+    with this before it becomes part of a path or a key."""
+    return isinstance(session_id, str) and _ID_RE.match(session_id) is not None
+
+
 def check_name(name: str) -> str:
     """``name`` if it is a valid session name, else :class:`UsageError`."""
-    if not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.match(name):
         raise UsageError(
             f"invalid session name {name!r}: use 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )

@@ -35,7 +35,7 @@ import struct
 import time
 
 from ..errors import ConflictError, SessionExistsError, SessionNotFoundError, StoreError, VersionNotFoundError
-from .base import SessionInfo, Store, VersionInfo, check_name, new_session_id
+from .base import SessionInfo, Store, VersionInfo, check_name, new_session_id, valid_session_id
 
 __all__ = ["FilesystemStore"]
 
@@ -132,6 +132,9 @@ class FilesystemStore(Store):
     # -- paths ---------------------------------------------------------------
 
     def _session_dir(self, session_id: str) -> str:
+        """The session's directory; a :class:`StoreError` for an id that is not one (it never leaves the store)."""
+        if not valid_session_id(session_id):
+            raise StoreError(f"{self.root}: a session id that is not one was read (damaged store)")
         return os.path.join(self._sessions, session_id)
 
     def _versions_dir(self, info: SessionInfo) -> str:
@@ -155,6 +158,8 @@ class FilesystemStore(Store):
             return None
         except (ValueError, TypeError) as exc:
             raise StoreError(f"{path}: damaged session record ({exc})") from None
+        if info.id != session_id:
+            raise StoreError(f"{path}: damaged session record (it names another session)")
         versions = self._numbers(info) or self._adopt_legacy_state(info, data)
         head = None
         if versions:
@@ -212,9 +217,10 @@ class FilesystemStore(Store):
             return None
         try:
             with open(os.path.join(self._names, name), encoding="ascii") as fh:
-                return fh.read().strip() or None
-        except (FileNotFoundError, UnicodeDecodeError):
+                session_id = fh.read(256).strip()
+        except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
             return None
+        return session_id if valid_session_id(session_id) else None
 
     def find(self, ref: str) -> SessionInfo | None:
         session_id = self._id_for_name(ref)
@@ -222,7 +228,7 @@ class FilesystemStore(Store):
             info = self._read_record(session_id)
             if info is not None:
                 return info
-        if ref and "/" not in ref and not ref.startswith(".") and os.path.isdir(self._session_dir(ref)):
+        if valid_session_id(ref) and os.path.isdir(self._session_dir(ref)):
             return self._read_record(ref)
         return None
 
@@ -271,7 +277,8 @@ class FilesystemStore(Store):
         now = time.time()
         info = SessionInfo(new_session_id(), name, description, dict(tags or {}), now, now)
         directory = self._session_dir(info.id)
-        os.makedirs(os.path.join(directory, _VERSIONS), mode=0o700)
+        os.mkdir(directory, mode=0o700)  # makedirs would give the parent the default mode
+        os.mkdir(os.path.join(directory, _VERSIONS), mode=0o700)
         self._write_record(info)
         claim = _write_temp(self._names, name, info.id.encode("ascii") + b"\n")
         try:

@@ -96,7 +96,7 @@ from ..errors import (
     UsageError,
     VersionNotFoundError,
 )
-from .base import SessionInfo, Store, VersionInfo, check_name, new_session_id
+from .base import SessionInfo, Store, VersionInfo, check_name, new_session_id, valid_session_id
 
 __all__ = ["RedisStore", "VersionNotices", "SCHEMES", "DEFAULT_PREFIX"]
 
@@ -418,6 +418,8 @@ class RedisStore(Store):
         return f"{self.prefix}:versions"
 
     def _session_prefix(self, session_id: str) -> str:
+        if not valid_session_id(session_id):
+            raise StoreError(f"{self.location}: a session id that is not one was read (damaged store)")
         return f"{self.prefix}:{{{session_id}}}:"
 
     def _key(self, session_id: str, what: str) -> str:
@@ -510,11 +512,14 @@ class RedisStore(Store):
             return None
         record, latest = found
         info = SessionInfo.from_dict(_json(record, f"session {session_id}"))
+        if info.id != session_id:
+            raise StoreError(f"{self.location}: damaged record of session {session_id} (it names another session)")
         return info.with_head(VersionInfo.from_dict(_json(latest, f"session {session_id}")) if latest else None)
 
     def _id_for_name(self, name: str) -> str | None:
         value = self._run(f"looking up {name!r}", lambda client, _: client.hget(self.names_key, name))
-        return value.decode() if value else None
+        session_id = value.decode("ascii", "replace") if value else None
+        return session_id if valid_session_id(session_id) else None
 
     def find(self, ref: str) -> SessionInfo | None:
         if not ref:
@@ -533,7 +538,9 @@ class RedisStore(Store):
         index = self._run("listing sessions", lambda client, _: client.hgetall(self.names_key))
         sessions = []
         for raw_name, raw_id in index.items():
-            name, session_id = raw_name.decode(), raw_id.decode()
+            name, session_id = raw_name.decode("utf-8", "replace"), raw_id.decode("ascii", "replace")
+            if not valid_session_id(session_id):
+                continue  # a damaged index entry does not hide the others
             try:
                 info = self._describe(session_id)
             except StoreUnavailableError:

@@ -1,0 +1,161 @@
+"""What a hostile file, store or client sends cannot escape the store, leak values or slip past validation.
+
+Each test is the regression test of one defect a hostile run found: it fails on the code
+before the fix. The CLI runs as a subprocess (``psp``), as a user would run it; stores are
+filesystem stores in the test's own directory, tampered with by hand; Redis is the
+session's loopback server. Rules: loopback only, no browser needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from psp_cdp.daemon.schema import SchemaError, validate
+from psp_cdp.errors import UsageError
+from psp_cdp.snapshot.model import BrowserSessionState
+from psp_cdp.store import Sessions, open_store
+from psp_cdp.store.base import check_name, valid_session_id
+
+from .test_cli import PSP, psp
+
+
+def _store_with(tmp_path: Path, *names: str) -> str:
+    store = str(tmp_path / "store")
+    sessions = Sessions(open_store(store))
+
+    async def save() -> None:
+        for name in names:
+            await sessions.save(name, BrowserSessionState(version="1.0.0"))
+
+    trio.run(save)
+    return store
+
+
+def _record_path(store: str, name: str) -> Path:
+    session_id = (Path(store) / "names" / name).read_text().strip()
+    return Path(store) / "sessions" / session_id / "session.json"
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_session_record_whose_id_points_outside_the_store_deletes_nothing_outside(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, "a", "b")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("precious")
+    record = _record_path(store, "a")
+    data = json.loads(record.read_text())
+    data.update(id="../../victim", ttl=1, updated_at=0)  # expired: listing would delete it
+    record.write_text(json.dumps(data))
+
+    listed = psp("ls", "--json", store=store)
+    assert [s["name"] for s in json.loads(listed.stdout)] == ["b"], "the damaged session is left out, the others listed"
+    _one_line_error(psp("rm", "a", store=store, check=False))
+    assert (victim / "keep").read_text() == "precious"
+
+
+def test_a_name_entry_pointing_outside_the_store_reads_nothing_outside(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, "a")
+    outside = tmp_path / "outside"
+    (outside / "versions").mkdir(parents=True)
+    (outside / "session.json").write_text(json.dumps({"id": "../../outside", "name": "z"}))
+    (Path(store) / "names" / "z").write_text("../../outside\n")
+    shown = psp("show", "z", store=store, check=False)
+    _one_line_error(shown)
+    assert "not found" in shown.stderr or "no session" in shown.stderr
+    assert [s["name"] for s in json.loads(psp("ls", "--json", store=store).stdout)] == ["a"]
+
+
+def test_session_ids_that_could_leave_a_path_or_a_key_are_refused() -> None:
+    assert valid_session_id("0123456789abcdef0123456789abcdef")
+    for bad in ["", "..", "../x", "a/b", "a}:b", "a\n", ".hidden", "x" * 129, None, 7]:
+        assert not valid_session_id(bad), bad
+
+
+@pytest.mark.parametrize("name", ["login\n", "login\r", "lo gin", "", "-x", "x/y"])
+def test_session_names_with_a_trailing_newline_or_other_junk_are_refused(name: str) -> None:
+    with pytest.raises(UsageError):
+        check_name(name)
+    from psp_cdp.daemon.schema import SCHEMAS  # the API's own schema for new sessions
+
+    with pytest.raises(SchemaError):
+        validate({"name": name}, SCHEMAS["NewSession"])
+
+
+def test_the_cli_refuses_a_name_with_a_trailing_newline(tmp_path: Path) -> None:
+    result = subprocess.run([PSP, "import", "-", "--name", "x\n", "--store", str(tmp_path / "s")],
+                            input=b"{}", capture_output=True, timeout=60)
+    assert result.returncode != 0 and b"invalid session name" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_session_directories_and_exports_are_for_their_owner_only(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, "a")
+    session_dir = _record_path(store, "a").parent
+    assert stat.S_IMODE(session_dir.stat().st_mode) & 0o077 == 0, oct(session_dir.stat().st_mode)
+    out = tmp_path / "a.json"
+    psp("export", "a", "--format", "json", "-o", str(out), store=store)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert json.loads(out.read_text())["version"] == "1.0.0"
+
+
+def test_an_export_to_a_special_file_writes_into_it_instead_of_replacing_it(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, "a")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "target")
+    (tmp_path / "target").write_text("old")
+    received: list[bytes] = []
+
+    def read_fifo() -> None:
+        with open(fifo, "rb") as fh:
+            received.append(fh.read())
+
+    async def main() -> subprocess.CompletedProcess[str]:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.to_thread.run_sync, read_fifo)
+            done = await trio.to_thread.run_sync(lambda: psp("export", "a", "--format", "json", "-o", str(fifo), store=store))
+        return done
+
+    trio.run(main)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and json.loads(received[0])["version"] == "1.0.0"
+    psp("export", "a", "--format", "json", "-o", str(link), store=store)
+    assert link.is_symlink() and json.loads((tmp_path / "target").read_text())["version"] == "1.0.0"
+    devnull = psp("export", "a", "--format", "json", "-o", os.devnull, store=store)
+    assert devnull.returncode == 0 and stat.S_ISCHR(os.lstat(os.devnull).st_mode)
+    stdout = psp("export", "a", "--format", "json", "-o", "-", store=store)
+    assert json.loads(stdout.stdout)["version"] == "1.0.0"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def _write_redis_name(redis_url: str, prefix: str, name: str, session_id: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.hset(f"{prefix}:names", name, session_id)
+    client.close()
+
+
+def test_a_redis_name_entry_that_is_no_session_id_is_passed_over(redis_url: str, tmp_path: Path) -> None:
+    prefix = f"psp-hard-{os.getpid()}"
+    url = f"{redis_url}?prefix={prefix}"
+    sessions = Sessions(open_store(url))
+
+    async def save() -> Any:
+        return await sessions.save("a", BrowserSessionState(version="1.0.0"))
+
+    trio.run(save)
+    _write_redis_name(redis_url, prefix, "evil", "x}:v:1")
+    assert [s["name"] for s in json.loads(psp("ls", "--json", store=url).stdout)] == ["a"]
+    _one_line_error(psp("show", "evil", store=url, check=False))
