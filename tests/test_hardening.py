@@ -12,6 +12,8 @@ import json
 import os
 import stat
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +157,38 @@ def test_a_redis_name_entry_that_is_no_session_id_is_passed_over(redis_url: str,
     _write_redis_name(redis_url, prefix, "evil", "x}:v:1")
     assert [s["name"] for s in json.loads(psp("ls", "--json", store=url).stdout)] == ["a"]
     _one_line_error(psp("show", "evil", store=url, check=False))
+
+
+class _Secret(BaseHTTPRequestHandler):
+    """Any path: a 1 MB page holding a marker, as an internal service the daemon could reach might."""
+
+    MARKER = b"SECRET-BODY-MARKER"
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = self.MARKER + b"x" * (1 << 20) + self.MARKER
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("X-Internal", "SECRET-HEADER-MARKER")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_attaching_to_something_that_is_no_browser_never_returns_or_logs_what_it_answered(tmp_path: Path) -> None:
+    from .test_daemon import RunningDaemon, error, stop_cleanly
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Secret)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    running = RunningDaemon(tmp_path / "daemon")
+    try:
+        with running.client() as http:
+            for cdp in (f"ws://127.0.0.1:{server.server_address[1]}/any/page", f"http://127.0.0.1:{server.server_address[1]}"):
+                message = error(http.post("/v1/browsers", json={"cdp": cdp}), 502)
+                assert "MARKER" not in message and len(message) < 300, message
+    finally:
+        server.shutdown()
+        stop_cleanly(running)
+    assert "MARKER" not in running.stderr()

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import mycdp
 import mycdp.util
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, connect_websocket_url
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, WebSocketConnection, connect_websocket_url
 
 from ..errors import BrowserClosedError, EndpointError, ProtocolError
 from .endpoint import resolve_endpoint
@@ -447,7 +447,7 @@ async def connect_cdp(nursery: trio.Nursery, endpoint: str | int, *, timeout: fl
     except trio.TooSlowError:
         raise EndpointError(str(endpoint), f"no WebSocket handshake within {timeout:g}s") from None
     except HandshakeError as exc:
-        raise EndpointError(str(endpoint), f"WebSocket handshake failed: {exc}") from None
+        raise EndpointError(str(endpoint), _refused(exc)) from None
     except OSError as exc:
         raise EndpointError(str(endpoint), f"cannot connect to {url}: {exc.strerror or exc}") from None
     except ValueError as exc:
@@ -469,7 +469,14 @@ async def open_cdp(endpoint: str | int, *, timeout: float = 10.0) -> AsyncIterat
                 await connection.aclose()
     except HandshakeError as exc:
         # trio-websocket reports a refused handshake from its reader task, through the nursery.
-        raise EndpointError(str(endpoint), f"WebSocket handshake failed: {exc}") from None
+        raise EndpointError(str(endpoint), _refused(exc)) from None
+
+
+def _refused(error: HandshakeError) -> str:
+    """A refused WebSocket handshake in words: its status, never what the server sent with it."""
+    if isinstance(error, ConnectionRejected):
+        return f"the server refused the WebSocket upgrade (HTTP {int(error.status_code)}); not a DevTools endpoint"
+    return "WebSocket handshake failed"
 
 
 @asynccontextmanager

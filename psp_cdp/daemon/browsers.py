@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import trio
 
 from ..cdp import CdpConnection, leaf_errors, open_cdp
-from ..errors import BrowserClosedError
+from ..errors import BrowserClosedError, EndpointError, ProtocolError
 from .app import ApiError
 
 __all__ = ["BACKOFF_MAX", "BACKOFF_MIN", "Browser", "Browsers"]
@@ -204,7 +204,11 @@ class Browsers:
             attached = False
             try:
                 async with open_cdp(endpoint, timeout=self.timeout) as connection:
-                    version = await connection.send("Browser.getVersion")
+                    try:
+                        with trio.fail_after(self.timeout):
+                            version = await connection.send("Browser.getVersion")
+                    except (ProtocolError, trio.TooSlowError):
+                        raise EndpointError(endpoint, "does not answer as a browser (Browser.getVersion)") from None
                     browser.product = str(version.get("product", ""))
                     browser.connection = connection
                     browser.reason = None
