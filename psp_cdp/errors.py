@@ -9,6 +9,7 @@ by class and never by message text::
     ├── CdpError                   talking to the browser
     │   ├── EndpointError          the endpoint is unreachable or is not a DevTools endpoint
     │   ├── BrowserClosedError     the connection or the target went away
+    │   │   └── BrowserTimeoutError  the browser did not answer a command in time
     │   └── ProtocolError          the browser answered a command with an error
     ├── StateError                 capturing or restoring a state component
     ├── SnapshotError              encoding or decoding a snapshot
@@ -29,6 +30,7 @@ __all__ = [
     "CdpError",
     "EndpointError",
     "BrowserClosedError",
+    "BrowserTimeoutError",
     "ProtocolError",
     "StateError",
     "SnapshotError",
@@ -65,6 +67,10 @@ class EndpointError(CdpError):
 
 class BrowserClosedError(CdpError):
     """The browser connection (or the target a session was attached to) is gone."""
+
+
+class BrowserTimeoutError(BrowserClosedError):
+    """The browser did not answer a command within its deadline (it hangs, or it is stopped)."""
 
 
 class ProtocolError(CdpError):

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -192,3 +194,65 @@ def test_attaching_to_something_that_is_no_browser_never_returns_or_logs_what_it
         server.shutdown()
         stop_cleanly(running)
     assert "MARKER" not in running.stderr()
+
+
+def test_a_playwright_state_with_an_endless_cookie_is_refused_at_import(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    for expires in ("1e400", "-5", '"soon"'):
+        state.write_text('{"cookies": [{"name": "sid", "value": "v", "domain": "a.test", "path": "/", "expires": %s}],'
+                         ' "origins": []}' % expires)
+        result = psp("import", str(state), "--name", "endless", "--format", "playwright", store=str(tmp_path / "s"), check=False)
+        _one_line_error(result)
+        assert "expires is not a time" in result.stderr
+
+
+@pytest.mark.time_limit(60)
+async def test_a_browser_that_stops_answering_fails_the_command_at_its_deadline(tmp_path: Path) -> None:
+    from psp_cdp.cdp import launch_chromium, open_cdp
+    from psp_cdp.errors import BrowserTimeoutError, ProtocolError
+
+    with launch_chromium(user_data_dir=str(tmp_path / "profile")) as browser:
+        async with open_cdp(browser.endpoint) as connection:
+            with pytest.raises(ProtocolError, match="not finite"):
+                await connection.send("Storage.setCookies", {"cookies": [{"name": "a", "value": "b", "expires": float("inf")}]})
+            connection.command_timeout = 1.0
+            os.kill(browser.process.pid, signal.SIGSTOP)
+            try:
+                started = trio.current_time()
+                with pytest.raises(BrowserTimeoutError, match="did not answer within 1s"):
+                    await connection.send("Browser.getVersion")
+                assert trio.current_time() - started < 5
+                with pytest.raises(BrowserTimeoutError, match="within 0.5s"):
+                    await connection.send("Browser.getVersion", timeout=0.5)
+            finally:
+                os.kill(browser.process.pid, signal.SIGCONT)
+            assert (await connection.send("Browser.getVersion"))["product"]  # the connection is still usable
+
+
+def test_the_daemon_fails_a_capture_of_a_stopped_browser_and_lets_it_go(tmp_path: Path) -> None:
+    from psp_cdp.cdp import launch_chromium
+
+    from .test_daemon import RunningDaemon, stop_cleanly
+
+    with launch_chromium(user_data_dir=str(tmp_path / "profile")) as browser:
+        os.environ["PSP_CDP_TIMEOUT"] = "2"
+        try:
+            running = RunningDaemon(tmp_path / "daemon")
+        finally:
+            del os.environ["PSP_CDP_TIMEOUT"]
+        try:
+            with running.client() as http:
+                attached = http.post("/v1/browsers", json={"cdp": browser.endpoint}).json()["id"]
+                assert http.post("/v1/sessions", json={"name": "stopped"}).status_code == 201
+                os.kill(browser.process.pid, signal.SIGSTOP)
+                try:
+                    started = time.monotonic()
+                    captured = http.post("/v1/sessions/stopped/capture", json={"browser": attached})
+                    assert captured.status_code in (502, 504), captured.text
+                    assert "did not answer" in captured.json()["message"]
+                    assert time.monotonic() - started < 30
+                finally:
+                    os.kill(browser.process.pid, signal.SIGCONT)
+                assert http.delete(f"/v1/browsers/{attached}").status_code == 204
+        finally:
+            stop_cleanly(running)

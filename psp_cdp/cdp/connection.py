@@ -19,6 +19,10 @@ Guarantees:
   :class:`RawEvent`; a stream that asked by class gets a :class:`RawEvent` too, and
   the parse failure is logged at debug level.
 * Messages up to :data:`MAX_MESSAGE_SIZE` are accepted (Chromium sends up to 100 MiB).
+* Every command has a deadline: the connection's ``command_timeout`` (:data:`COMMAND_TIMEOUT`,
+  or ``$PSP_CDP_TIMEOUT`` seconds), or the ``timeout`` given to the call. A command the
+  browser does not answer in time raises :class:`BrowserTimeoutError`; its answer, if it
+  comes later, is dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -37,11 +42,12 @@ import mycdp.util
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, WebSocketConnection, connect_websocket_url
 
-from ..errors import BrowserClosedError, EndpointError, ProtocolError
+from ..errors import BrowserClosedError, BrowserTimeoutError, EndpointError, ProtocolError
 from .endpoint import resolve_endpoint
 from .nursery import single_error
 
 __all__ = [
+    "COMMAND_TIMEOUT",
     "MAX_MESSAGE_SIZE",
     "CdpConnection",
     "CdpSession",
@@ -61,13 +67,27 @@ T = TypeVar("T")
 
 #: Largest message accepted from the browser.
 MAX_MESSAGE_SIZE = 100 * 1024 * 1024
+#: Seconds the browser has to answer a command, unless the connection or the call says otherwise.
+COMMAND_TIMEOUT = 120.0
+
+
+def _command_timeout() -> float:
+    """``$PSP_CDP_TIMEOUT`` when it is a number of seconds above 0, else :data:`COMMAND_TIMEOUT`."""
+    try:
+        value = float(os.environ.get("PSP_CDP_TIMEOUT", ""))
+    except ValueError:
+        return COMMAND_TIMEOUT
+    return value if 0 < value < float("inf") else COMMAND_TIMEOUT
 _RECEIVE_BUFFER = 256 * 1024
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def wire_json(value: Any) -> str:
-    """Compact JSON text that carries every string exactly, unpaired surrogates included."""
-    return wire_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    """Compact JSON text that carries every string exactly, unpaired surrogates included.
+
+    ValueError for NaN and infinities: they are not JSON, and a browser sent one never answers.
+    """
+    return wire_text(json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
 
 
 def wire_text(text: str) -> str:
@@ -185,14 +205,20 @@ class Posted:
         self._connection = connection
         self._pendings: list[tuple[int, str, _Pending]] = []
 
-    async def results(self) -> list[dict[str, Any]]:
-        """Wait for every answer, in order; the first failure is raised."""
+    async def results(self, timeout: float | None = None) -> list[dict[str, Any]]:
+        """Wait for every answer, in order, at most ``timeout`` seconds (the connection's deadline by default);
+        the first failure is raised, :class:`BrowserTimeoutError` when an answer did not come in time."""
+        seconds = self._connection.command_timeout if timeout is None else timeout
         try:
-            for _, _, pending in self._pendings:
-                if pending.closed is None:
-                    await pending.done.wait()
+            with trio.move_on_after(seconds):
+                for _, _, pending in self._pendings:
+                    if pending.closed is None:
+                        await pending.done.wait()
         finally:
             self.aclose()
+        for _, method, pending in self._pendings:
+            if not pending.done.is_set() and pending.closed is None:
+                raise BrowserTimeoutError(f"{method}: the browser did not answer within {seconds:g}s ({self._connection.endpoint})")
         results = []
         for _, method, pending in self._pendings:
             if pending.closed is not None:
@@ -236,9 +262,9 @@ class CdpSession:
             return stop.value
         raise ProtocolError(request["method"], None, "command wrapper did not finish")
 
-    async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Send a command as raw JSON; its raw JSON result."""
-        return await self._connection._send(method, params or {}, self)
+    async def send(self, method: str, params: dict[str, Any] | None = None, *, timeout: float | None = None) -> dict[str, Any]:
+        """Send a command as raw JSON; its raw JSON result (within ``timeout`` seconds: the connection's deadline by default)."""
+        return (await (await self.post((method, params))).results(timeout))[0]
 
     async def send_all(self, *commands: tuple[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
         """Send several raw commands back to back, in order, then wait for all their results.
@@ -306,6 +332,8 @@ class CdpConnection(CdpSession):
         self._ws = ws
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
+        #: Seconds the browser has to answer a command (see :data:`COMMAND_TIMEOUT`).
+        self.command_timeout = _command_timeout()
         self._sessions: dict[str, CdpSession] = {}
 
     # -- sessions ---------------------------------------------------------
@@ -336,13 +364,6 @@ class CdpConnection(CdpSession):
 
     # -- the wire -----------------------------------------------------------
 
-    async def _send(self, method: str, params: dict[str, Any], session: CdpSession) -> dict[str, Any]:
-        return (await self._send_many([(method, params)], session))[0]
-
-    async def _send_many(self, commands: list[tuple[str, dict[str, Any]]], session: CdpSession) -> list[dict[str, Any]]:
-        """Write the commands in order, then wait for every answer; the first failure is raised."""
-        return await (await self._post_many(commands, session)).results()
-
     async def _post_many(self, commands: list[tuple[str, dict[str, Any]]], session: CdpSession) -> Posted:
         """Write the commands in order; their answers are awaited through the :class:`Posted`."""
         posted = Posted(self)
@@ -354,11 +375,15 @@ class CdpConnection(CdpSession):
                 message: dict[str, Any] = {"id": command_id, "method": method, "params": params}
                 if session.session_id is not None:
                     message["sessionId"] = session.session_id
+                try:
+                    text = wire_json(message)
+                except ValueError:
+                    raise ProtocolError(method, None, "a number in the command is not finite (NaN or infinity); not sent") from None
                 pending = _Pending(method, session.session_id)
                 self._pending[command_id] = pending
                 posted._pendings.append((command_id, method, pending))
                 try:
-                    await self._ws.send_message(wire_json(message))
+                    await self._ws.send_message(text)
                 except ConnectionClosed:
                     for _, _, sent in posted._pendings:
                         sent.closed = "browser connection closed"

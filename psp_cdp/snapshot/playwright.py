@@ -515,6 +515,17 @@ def _key_path_message(entry: dict[str, Any], into: KeyPath) -> str | list[str] |
     return None
 
 
+#: The latest expiry a cookie may have: the end of year 9999 (a browser would cap it at about 400 days).
+_LAST_EXPIRY = 253402300799.0
+
+
+def _expiry(value: Any, name: Any) -> float:
+    """A cookie's ``expires`` (seconds since the epoch), checked: a finite number from 0 to :data:`_LAST_EXPIRY`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= _LAST_EXPIRY:
+        raise SnapshotError(f"cookie {str(name)[:64]!r}: expires is not a time (a number of seconds from 0 to {_LAST_EXPIRY:.0f})")
+    return float(value)
+
+
 def from_storage_state(data: dict[str, Any]) -> BrowserSessionState:
     """A state holding the cookies, localStorage and IndexedDB of a Playwright storageState.
 
@@ -534,8 +545,8 @@ def from_storage_state(data: dict[str, Any]) -> BrowserSessionState:
                 same_site=_SAME_SITE_BACK.get(raw.get("sameSite"), Cookie.SAME_SITE_UNSPECIFIED), source_port=-1,
             )
             expires = raw.get("expires", -1)
-            if expires is not None and expires >= 0:
-                cookie.expires = float(expires)
+            if expires is not None and expires != -1:
+                cookie.expires = _expiry(expires, raw["name"])
             if raw.get("partitionKey"):
                 cookie.partitioned = True
                 cookie.partition_key.top_level_site = raw["partitionKey"]
