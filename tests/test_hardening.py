@@ -256,3 +256,37 @@ def test_the_daemon_fails_a_capture_of_a_stopped_browser_and_lets_it_go(tmp_path
                 assert http.delete(f"/v1/browsers/{attached}").status_code == 204
         finally:
             stop_cleanly(running)
+
+
+def _big_state(value_bytes: int) -> bytes:
+    from psp_cdp.snapshot import codec
+    from psp_cdp.snapshot.model import OriginStorage, storage_items
+
+    state = BrowserSessionState(version="1.0.0")
+    state.storage.local_storage.append(storage_items(OriginStorage(origin="https://a.test"), {"k": "0" * value_bytes}))
+    return codec.encode(state)
+
+
+@pytest.mark.parametrize("limit, refused", [(1 << 20, True), (64 << 20, False)])
+def test_a_container_that_expands_past_the_bound_is_refused_before_it_is_expanded(tmp_path: Path, limit: int, refused: bool) -> None:
+    blob = tmp_path / "bomb.psp"
+    blob.write_bytes(_big_state(6 << 20))  # 6 MiB of zeros: some KiB on disk
+    assert blob.stat().st_size < 200_000
+    result = subprocess.run([PSP, "import", str(blob), "--name", "bomb", "--store", str(tmp_path / "s")],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "PSP_MAX_STATE_BYTES": str(limit)})
+    if refused:
+        _one_line_error(result)
+        assert "expands past" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+
+
+def test_the_default_bound_admits_large_states_and_refuses_a_gigabyte_value() -> None:
+    from psp_cdp.errors import CorruptSnapshotError
+    from psp_cdp.snapshot import codec
+
+    assert codec.max_state_bytes() == codec.MAX_STATE_BYTES >= 512 << 20
+    budget = codec._Budget(codec.MAX_STATE_BYTES)
+    assert budget.chunk >= 200 << 20  # one 100 MiB IndexedDB record fits a chunk
+    with pytest.raises(CorruptSnapshotError, match="expands past"):
+        budget.take(codec.MAX_STATE_BYTES + 1)

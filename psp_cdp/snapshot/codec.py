@@ -68,6 +68,8 @@ __all__ = [
     "MAGIC",
     "FORMAT_VERSION",
     "CHUNK_SIZE",
+    "MAX_STATE_BYTES",
+    "max_state_bytes",
     "CIPHERS",
     "Seal",
     "Header",
@@ -85,6 +87,18 @@ MAGIC = b"PSPS"
 FORMAT_VERSION = 3
 #: Bytes of serialised bulk items per chunk, about.
 CHUNK_SIZE = 4 * 1024 * 1024
+#: Most bytes a container may expand to (``$PSP_MAX_STATE_BYTES`` for another bound), and one chunk
+#: (so one value) at most a quarter of that: bounds what a hostile container can make a reader allocate.
+MAX_STATE_BYTES = 1024 * 1024 * 1024
+
+
+def max_state_bytes() -> int:
+    """``$PSP_MAX_STATE_BYTES`` when it is a number of bytes above 0, else :data:`MAX_STATE_BYTES`."""
+    try:
+        value = int(os.environ.get("PSP_MAX_STATE_BYTES", ""))
+    except ValueError:
+        return MAX_STATE_BYTES
+    return value if value > 0 else MAX_STATE_BYTES
 #: Cipher names, by their number in the header.
 CIPHERS = {0: "none", 1: "aes-256-gcm", 2: "chacha20-poly1305"}
 _CIPHER_IDS = {name: number for number, name in CIPHERS.items()}
@@ -300,8 +314,9 @@ def decode(data: bytes | memoryview, *, keys: KeyLookup | None = None, context: 
     """
     header = read_header(data)
     message = _KINDS[1 if header.kind == "delta" else 0]()
+    budget = _Budget(max_state_bytes())
     if header.format == 1:
-        _merge(message, data[header.size :], header.compressed, None, 0, True)
+        _merge(message, data[header.size :], header.compressed, None, 0, True, budget)
         return message
     sealer = None
     if header.cipher != "none":
@@ -309,8 +324,25 @@ def decode(data: bytes | memoryview, *, keys: KeyLookup | None = None, context: 
             raise CorruptSnapshotError(f"the snapshot is sealed with key {header.key_id}, and no keyring was given")
         sealer = _Sealer(header.cipher, keys(header.key_id or ""), bytes(data[:32]), context)
     for index, payload, final in _chunks(data, header.size):
-        _merge(message, payload, header.compressed, sealer, index, final)
+        _merge(message, payload, header.compressed, sealer, index, final, budget)
     return message
+
+
+class _Budget:
+    """What a container may still expand to; a chunk may take a quarter of the whole at most."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.left = total
+
+    def take(self, size: int) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise CorruptSnapshotError(f"the snapshot expands past {self.total} bytes (PSP_MAX_STATE_BYTES); not read")
+
+    @property
+    def chunk(self) -> int:
+        return max(1, min(self.left, self.total // 4))
 
 
 def _chunks(data: bytes | memoryview, offset: int) -> Iterator[tuple[int, memoryview, bool]]:
@@ -337,7 +369,8 @@ def _chunks(data: bytes | memoryview, offset: int) -> Iterator[tuple[int, memory
 
 
 def _merge(
-    message: Message, payload: bytes | memoryview, compressed: bool, sealer: _Sealer | None, index: int, final: bool
+    message: Message, payload: bytes | memoryview, compressed: bool, sealer: _Sealer | None, index: int, final: bool,
+    budget: _Budget,
 ) -> None:
     if sealer is not None:
         try:
@@ -348,18 +381,22 @@ def _merge(
             ) from None
     if compressed:
         try:
-            payload = _decompress(payload)
+            payload = _decompress(payload, budget.chunk)
         except RuntimeError as exc:
             raise CorruptSnapshotError(f"damaged snapshot payload: {exc}") from None
+    budget.take(len(payload))
     try:
         message.MergeFromString(bytes(payload))
     except DecodeError as exc:
         raise CorruptSnapshotError(f"damaged snapshot payload: {exc}") from None
 
 
-def _decompress(payload: bytes | memoryview) -> bytes:
+def _decompress(payload: bytes | memoryview, limit: int) -> bytes:
+    """The frame's bytes; a RuntimeError when they are more than ``limit`` (never more is allocated)."""
     decompressor = lz4.frame.LZ4FrameDecompressor()
-    out = decompressor.decompress(payload)
+    out = decompressor.decompress(payload, max_length=limit + 1)
+    if len(out) > limit:
+        raise CorruptSnapshotError(f"a chunk of the snapshot expands past {limit} bytes (a quarter of PSP_MAX_STATE_BYTES); not read")
     if not decompressor.eof:
         raise RuntimeError("truncated lz4 frame")
     if decompressor.unused_data:
