@@ -1098,21 +1098,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     error_status = getattr(args, "error_status", 1)
     try:
         return trio.run(args.handler, args)
-    except PspError as exc:
-        print(f"psp: error: {exc}", file=sys.stderr)
-        return error_status
-    except BaseExceptionGroup as group:
-        errors = leaf_errors(group)
-        if errors and all(isinstance(e, PspError) for e in errors):
-            print(f"psp: error: {errors[0]}", file=sys.stderr)
+    except BaseException as exc:
+        errors = leaf_errors(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+        if any(isinstance(e, KeyboardInterrupt) for e in errors):
+            print("psp: interrupted", file=sys.stderr)
+            return 130
+        if errors and all(isinstance(e, BrokenPipeError) for e in errors):
+            # the reader went away (psp show NAME | head): not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        if isinstance(exc, SystemExit):
+            raise
+        mine = [e for e in errors if isinstance(e, PspError)]
+        if mine and len(mine) == len(errors):
+            print(f"psp: error: {mine[0]}", file=sys.stderr)
             return error_status
-        raise
-    except KeyboardInterrupt:
-        print("psp: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away (psp show NAME | head): not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        # Not an error of ours: one line, the traceback only when asked for.
+        if os.environ.get("PSP_DEBUG") == "1":
+            raise
+        print(f"psp: error: {_unexpected(next((e for e in errors if not isinstance(e, PspError)), exc))}", file=sys.stderr)
+        return 1
+
+
+def _unexpected(error: BaseException) -> str:
+    """An error psp_cdp did not expect, in one line that carries nothing of the data that caused it."""
+    if isinstance(error, RecursionError):
+        return "the input is nested too deeply to be read"
+    if isinstance(error, MemoryError):
+        return "out of memory"
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}" + (f": {error.filename}" if isinstance(error.filename, str) else "")
+    return f"unexpected {type(error).__name__}; PSP_DEBUG=1 shows where (please report it)"
 
 
 if __name__ == "__main__":

@@ -290,3 +290,14 @@ def test_the_default_bound_admits_large_states_and_refuses_a_gigabyte_value() ->
     assert budget.chunk >= 200 << 20  # one 100 MiB IndexedDB record fits a chunk
     with pytest.raises(CorruptSnapshotError, match="expands past"):
         budget.take(codec.MAX_STATE_BYTES + 1)
+
+
+def test_unexpected_errors_are_one_line_and_the_traceback_is_there_when_asked(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    command = [PSP, "import", str(deep), "--name", "deep", "--store", str(tmp_path / "s")]
+    plain = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    _one_line_error(plain)
+    assert "nested too deeply" in plain.stderr
+    debug = subprocess.run(command, capture_output=True, text=True, timeout=60, env={**os.environ, "PSP_DEBUG": "1"})
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
