@@ -301,3 +301,49 @@ def test_unexpected_errors_are_one_line_and_the_traceback_is_there_when_asked(tm
     assert "nested too deeply" in plain.stderr
     debug = subprocess.run(command, capture_output=True, text=True, timeout=60, env={**os.environ, "PSP_DEBUG": "1"})
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def _versions_dir(store: str, name: str) -> Path:
+    return _record_path(store, name).parent / "versions"
+
+
+def _save(store: str, name: str, marker: str) -> int:
+    from psp_cdp.snapshot.model import OriginStorage, storage_items
+
+    async def save() -> int:
+        state = BrowserSessionState(version="1.0.0")
+        state.storage.local_storage.append(storage_items(OriginStorage(origin="https://a.test"), {"k": marker}))
+        _, version = await Sessions(open_store(store)).save(name, state)
+        return version.version
+
+    return trio.run(save)
+
+
+def test_a_damaged_version_affects_only_itself_and_the_next_capture_is_whole(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    for marker in ("one", "two", "three"):
+        _save(store, "a", marker)
+    versions = _versions_dir(store, "a")
+    (versions / "2").write_bytes((versions / "2").read_bytes()[:12])  # its metadata cut short
+    (versions / "5").mkdir()  # and a directory where no version should be
+    log = json.loads(psp("log", "a", "--json", store=store).stdout)
+    assert [(v["version"], v["kind"] == "damaged") for v in log] == [(1, False), (2, True), (3, False), (5, True)], log
+    assert [s["name"] for s in json.loads(psp("ls", "--json", store=store).stdout)] == ["a"]
+    assert "one" in psp("export", "a@1", "--format", "json", "-o", "-", store=store).stdout
+    _one_line_error(psp("export", "a@2", "--format", "json", "-o", "-", store=store, check=False))
+    assert _save(store, "a", "four") == 6
+    assert json.loads(psp("log", "a", "--json", store=store).stdout)[-1]["kind"] == "full"
+    assert "four" in psp("export", "a", "--format", "json", "-o", "-", store=store).stdout
+
+
+def test_temporary_files_a_crashed_writer_left_are_swept(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    _save(store, "a", "one")
+    versions = _versions_dir(store, "a")
+    stale, fresh = versions / ".2.dead.tmp", versions / ".2.live.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"half a version")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    psp("ls", store=store)
+    assert not stale.exists() and fresh.exists(), "a writer's file still being written is left alone"

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import SessionNotFoundError, UsageError
 
 __all__ = [
-    "SessionInfo", "VersionInfo", "Store", "prunable", "new_session_id", "check_name", "valid_session_id", "parse_tags",
+    "DAMAGED", "SessionInfo", "VersionInfo", "Store", "prunable", "new_session_id", "check_name", "valid_session_id", "parse_tags",
     "similar_names", "default_store_path",
 ]
 
@@ -122,6 +122,10 @@ class SessionInfo:
 
     def matches(self, tags: dict[str, str]) -> bool:
         return all(self.tags.get(k) == v for k, v in tags.items())
+
+
+#: The kind of a version whose file cannot be read: listed, never a parent of another.
+DAMAGED = "damaged"
 
 
 def prunable(versions: list[VersionInfo], keep: int | None) -> list[int]:

@@ -28,6 +28,7 @@ treated as absent and removed when next looked up.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -35,7 +36,9 @@ import struct
 import time
 
 from ..errors import ConflictError, SessionExistsError, SessionNotFoundError, StoreError, VersionNotFoundError
-from .base import SessionInfo, Store, VersionInfo, check_name, new_session_id, valid_session_id
+from .base import DAMAGED, SessionInfo, Store, VersionInfo, check_name, new_session_id, valid_session_id
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FilesystemStore"]
 
@@ -68,6 +71,23 @@ def _write_temp(directory: str, name: str, data: bytes) -> str:
         _unlink(tmp)
         raise
     return tmp
+
+
+#: Seconds after which a temporary file is taken to be a crashed writer's, and removed.
+STALE_TEMP = 600.0
+
+
+def _sweep(directory: str, names: list[str]) -> None:
+    """Remove the temporary files among ``names`` that a writer left when it crashed (older than STALE_TEMP)."""
+    limit = time.time() - STALE_TEMP
+    for name in names:
+        if name.startswith(".") and name.endswith(".tmp"):
+            path = os.path.join(directory, name)
+            try:
+                if os.lstat(path).st_mtime < limit:
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 def _unlink(path: str) -> None:
@@ -164,7 +184,7 @@ class FilesystemStore(Store):
         head = None
         if versions:
             try:
-                head, _ = _read_envelope(self._version_path(info, versions[-1]), blob=False)
+                head = self._version_info(info, versions[-1])
             except FileNotFoundError:
                 pass  # removed meanwhile
         info.with_head(head)
@@ -204,10 +224,12 @@ class FilesystemStore(Store):
         return time.time() > last_write + info.ttl
 
     def _numbers(self, info: SessionInfo) -> list[int]:
+        directory = self._versions_dir(info)
         try:
-            names = os.listdir(self._versions_dir(info))
+            names = os.listdir(directory)
         except FileNotFoundError:
             return []
+        _sweep(directory, names)
         return sorted(int(n) for n in names if n.isdigit())
 
     def _id_for_name(self, name: str) -> str | None:
@@ -234,7 +256,9 @@ class FilesystemStore(Store):
 
     def list(self, tags: dict[str, str] | None = None) -> list[SessionInfo]:
         sessions = []
-        for name in os.listdir(self._names):
+        names = os.listdir(self._names)
+        _sweep(self._names, names)
+        for name in names:
             if name.startswith("."):
                 continue
             session_id = self._id_for_name(name)
@@ -252,10 +276,27 @@ class FilesystemStore(Store):
         found = []
         for number in self._numbers(info):
             try:
-                found.append(_read_envelope(self._version_path(info, number), blob=False)[0])
+                found.append(self._version_info(info, number))
             except FileNotFoundError:
                 continue  # removed by retention meanwhile
         return found
+
+    def _version_info(self, info: SessionInfo, number: int) -> VersionInfo:
+        """A version's metadata; a file that cannot be read is listed as a ``damaged`` version of its own
+        (it does not hide the others, and the next version is written whole)."""
+        path = self._version_path(info, number)
+        try:
+            version, _ = _read_envelope(path, blob=False)
+        except StoreError:
+            log.info("%s: damaged version file", path)
+            return VersionInfo(number, kind=DAMAGED, base=number)
+        except IsADirectoryError:
+            log.info("%s: a directory where a version file should be", path)
+            return VersionInfo(number, kind=DAMAGED, base=number)
+        if version.version != number:
+            log.info("%s: damaged version file (it names version %s)", path, version.version)
+            return VersionInfo(number, kind=DAMAGED, base=number)
+        return version
 
     def read_version(self, info: SessionInfo, version: int) -> bytes:
         path = self._version_path(info, version)
@@ -263,6 +304,8 @@ class FilesystemStore(Store):
             return _read_envelope(path, blob=True)[1]
         except FileNotFoundError:
             raise VersionNotFoundError(f"session {info.name!r} has no version {version}") from None
+        except IsADirectoryError:
+            raise StoreError(f"{path}: a directory where a version file should be") from None
         except OSError as exc:
             raise StoreError(f"{path}: {exc.strerror}") from None
 

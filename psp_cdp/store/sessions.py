@@ -42,7 +42,7 @@ from ..state import RestoreReport, capture_state, components, restore_state, run
 from ..state.auth import discover_tokens
 from ..state.pages import origin_of
 from ..state.watch import ChangeTracker
-from .base import SessionInfo, Store, VersionInfo, check_name, prunable
+from .base import DAMAGED, SessionInfo, Store, VersionInfo, check_name, prunable
 from .keys import Keyring
 
 __all__ = ["Sessions", "Captured", "summarize", "split_ref", "carry_over", "FULL_EVERY", "CIPHERS"]
@@ -230,7 +230,7 @@ class Sessions:
     ) -> bytes | None:
         """The delta blob for ``version`` if a delta is due, else ``None``."""
         head = versions[-1]
-        if version.version - head.base >= (info.full_every or FULL_EVERY):
+        if head.kind == DAMAGED or version.version - head.base >= (info.full_every or FULL_EVERY):
             return None
         base = next((v for v in versions if v.version == head.base), None)
         if base is None:
