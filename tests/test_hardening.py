@@ -347,3 +347,17 @@ def test_temporary_files_a_crashed_writer_left_are_swept(tmp_path: Path) -> None
     os.utime(stale, (old, old))
     psp("ls", store=store)
     assert not stale.exists() and fresh.exists(), "a writer's file still being written is left alone"
+
+
+def test_a_first_save_that_fails_leaves_no_empty_session(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    (tmp_path / "not-a-keyring").write_text("garbage")
+    result = subprocess.run([PSP, "import", "-", "--name", "y", "--store", store], input='{"version": "1.0.0"}',
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PSP_KEYRING": str(tmp_path / "not-a-keyring")})
+    _one_line_error(result)
+    assert json.loads(psp("ls", "--json", store=store).stdout) == []
+    # The name is free again.
+    again = subprocess.run([PSP, "import", "-", "--name", "y", "--store", store], input='{"version": "1.0.0"}',
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "version 1" in again.stdout, again.stderr

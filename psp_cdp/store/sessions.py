@@ -160,9 +160,11 @@ class Sessions:
         check_name(name)
         state = run_hooks("before_store", state)
         info = await self._io(self.store.find, name)
+        created = False
         if info is None:
             try:
                 info = await self._io(lambda: self.store.create(name, description=description or "", tags=tags))
+                created = True
             except SessionExistsError:
                 info = await self.get(name)  # created meanwhile by another process
         changed = False
@@ -173,10 +175,24 @@ class Sessions:
         if tags and any(info.tags.get(k) != v for k, v in tags.items()):
             info.tags.update(tags)
             changed = True
-        if changed:
-            info = await self._io(self.store.update, info)
-        version = await self._io(self._write, info, state, skip_unchanged)
+        try:
+            if changed:
+                info = await self._io(self.store.update, info)
+            version = await self._io(self._write, info, state, skip_unchanged)
+        except BaseException:
+            if created:  # a session whose first version could not be written is not left behind, empty
+                with trio.CancelScope(shield=True):
+                    await self._forget_empty(info)
+            raise
         return info.with_head(version), version
+
+    async def _forget_empty(self, info: SessionInfo) -> None:
+        """Remove a session this object created, if it holds no version (another writer may have written one)."""
+        try:
+            if not await self._io(self.store.versions, info):
+                await self._io(self.store.delete, info)
+        except PspError:
+            pass  # the store is failing too: what `psp ls` lists as empty can be removed later
 
     def _write(self, info: SessionInfo, state: BrowserSessionState, unchanged: bool = False) -> VersionInfo:
         """Write ``state`` as the next version; with ``unchanged``, not if only its capture time differs."""
