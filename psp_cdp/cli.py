@@ -26,7 +26,7 @@ from . import __version__
 from .cdp import leaf_errors, open_cdp
 from .errors import PspError, SessionNotFoundError, UsageError
 from .snapshot import codec, diff, playwright
-from .snapshot.model import PROTOCOL_VERSION, BrowserSessionState, RecordingState, text, uncovered_list
+from .snapshot.model import PROTOCOL_VERSION, BrowserSessionState, RecordingState, check_values, text, uncovered_list
 from .state import components
 from .state.auth import (
     OBSERVE_OPTION,
@@ -536,6 +536,8 @@ async def cmd_import(args: argparse.Namespace) -> int:
     try:
         if fmt == "psp":
             state = codec.decode(data)
+            if not isinstance(state, BrowserSessionState):
+                raise UsageError("it holds the changes of one version to another (a delta), not a state; export a whole version")
         elif fmt == "json":
             state = codec.from_json(data.decode("utf-8"))
         elif fmt == "playwright":
@@ -548,10 +550,13 @@ async def cmd_import(args: argparse.Namespace) -> int:
                 print(f"not imported: {uncovered.what}: {uncovered.reason}", file=sys.stderr)
         else:
             raise UsageError(f"import format {fmt!r} is not supported by this version (use {', '.join(_FORMATS)})")
+        check_values(state)
     except UnicodeDecodeError:
         raise UsageError(f"{args.file}: neither a psp snapshot nor JSON") from None
     except PspError as exc:
         raise type(exc)(f"{args.file}: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
     info, version = await _sessions(args).save(args.name, state, description=args.description, tags=parse_tags(args.tag))
     print(f"imported {args.file} as {info.name} {_version_line(version)} ({info.id}): {_counts(info.components)}")
     return 0

@@ -361,3 +361,20 @@ def test_a_first_save_that_fails_leaves_no_empty_session(tmp_path: Path) -> None
     again = subprocess.run([PSP, "import", "-", "--name", "y", "--store", store], input='{"version": "1.0.0"}',
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "version 1" in again.stdout, again.stderr
+
+
+@pytest.mark.parametrize("fmt, content, said", [
+    ("json", '{"version": "1.0.0", "storage": {"cookies": [{"name": "a", "value": "b", "domain": "a.test", "expires": "Infinity"}]}}',
+     "expires is not a time"),
+    ("playwright", '{"cookies": [], "origins": [{"origin": "https://a.test", "indexedDB": [{"name": "d", "version": -1, "stores": []}]}]}',
+     "not a Playwright storageState"),
+    ("playwright", '{"cookies": [{"name": "\\ud800", "value": "v", "domain": "a.test", "path": "/"}], "origins": []}',
+     "not a Playwright storageState"),
+])
+def test_values_no_browser_takes_are_refused_at_import_in_one_line(tmp_path: Path, fmt: str, content: str, said: str) -> None:
+    source = tmp_path / "state.json"
+    source.write_text(content)
+    result = psp("import", str(source), "--name", "odd", "--format", fmt, store=str(tmp_path / "s"), check=False)
+    _one_line_error(result)
+    assert said in result.stderr
+    assert json.loads(psp("ls", "--json", store=str(tmp_path / "s")).stdout) == []

@@ -7,6 +7,8 @@ arrive as ``str`` with lone surrogate code points (``json.loads`` keeps them), a
 
 from __future__ import annotations
 
+import math
+
 from .pb.psp.v1.session_pb2 import (
     AuthenticationState,
     AuthToken,
@@ -96,6 +98,7 @@ __all__ = [
     "Tab",
     "TabEndState",
     "ValueDigest",
+    "check_values",
     "domstring",
     "text",
     "storage_items",
@@ -105,6 +108,22 @@ __all__ = [
 
 #: Version of the data model this code writes (semantic versioning).
 PROTOCOL_VERSION = "1.0.0"
+
+
+#: The latest expiry a cookie may have (the end of year 9999), and the largest IndexedDB version.
+LAST_EXPIRY = 253402300799.0
+MAX_IDB_VERSION = 2**53 - 1
+
+
+def check_values(state: BrowserSessionState) -> None:
+    """Raise ValueError (naming the item, never its value) for a value no browser takes: a cookie expiry that
+    is not a time, an IndexedDB version past what IndexedDB allows. Run on what is imported."""
+    for cookie in state.storage.cookies:
+        if cookie.HasField("expires") and not (math.isfinite(cookie.expires) and 0 <= cookie.expires <= LAST_EXPIRY):
+            raise ValueError(f"cookie {cookie.name[:64]!r} of {cookie.domain[:128]!r}: expires is not a time")
+    for database in state.storage.indexed_db:
+        if database.version > MAX_IDB_VERSION:
+            raise ValueError(f"IndexedDB database of {database.origin[:128]!r}: version past {MAX_IDB_VERSION}")
 
 
 def domstring(value: str, into: DOMString | None = None) -> DOMString:

@@ -594,8 +594,9 @@ def from_storage_state(data: dict[str, Any]) -> BrowserSessionState:
                         state.storage.indexed_db_records.add(store=store_id, key=key, value=value)
                         store.record_count += 1
                 state.storage.indexed_db.append(database)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise SnapshotError(f"not a Playwright storageState: {type(exc).__name__} {exc}") from None
+    except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as exc:
+        # The message of a protobuf or a parser error may quote the input: its kind alone is said.
+        raise SnapshotError(f"not a Playwright storageState ({type(exc).__name__} in its content)") from None
     if state.storage.local_storage:
         state.origin = state.storage.local_storage[0].origin
     report.components.extend(["cookies", "local_storage", "indexed_db"])
