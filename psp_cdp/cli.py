@@ -12,7 +12,6 @@ import getpass
 import json
 import math
 import os
-import secrets
 import signal
 import stat
 import sys
@@ -42,6 +41,7 @@ from .daemon.apikeys import SCOPES
 from .store import SessionInfo, Sessions, VersionInfo, check_name, default_store_path, open_store, parse_tags
 from .store.sessions import CIPHERS, FULL_EVERY, Captured, split_ref
 from .store.keys import Keyring
+from .store.filesystem import atomic_write
 from .record import export, formats
 from .record.player import Step
 from .record.recorder import Recorder
@@ -430,21 +430,7 @@ def write_output(path: str, data: bytes) -> None:
             with open(path, "wb") as fh:
                 fh.write(data)
             return
-        directory = os.path.dirname(os.path.abspath(path))
-        tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(os.path.abspath(path), data)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
 

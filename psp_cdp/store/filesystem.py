@@ -40,7 +40,7 @@ from .base import DAMAGED, SessionInfo, Store, VersionInfo, check_name, new_sess
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FilesystemStore"]
+__all__ = ["FilesystemStore", "atomic_write"]
 
 _RECORD = "session.json"
 #: The single state file of the earlier, unversioned layout; adopted as version 1 when met.
@@ -97,7 +97,8 @@ def _unlink(path: str) -> None:
         pass
 
 
-def _atomic_write(path: str, data: bytes) -> None:
+def atomic_write(path: str, data: bytes) -> None:
+    """Replace ``path`` with a new file (mode 0600) holding ``data``, whole or not at all."""
     directory = os.path.dirname(path)
     tmp = _write_temp(directory, os.path.basename(path), data)
     try:
@@ -313,7 +314,7 @@ class FilesystemStore(Store):
 
     def _write_record(self, info: SessionInfo) -> None:
         data = json.dumps(info.record(), indent=2, sort_keys=True).encode() + b"\n"
-        _atomic_write(os.path.join(self._session_dir(info.id), _RECORD), data)
+        atomic_write(os.path.join(self._session_dir(info.id), _RECORD), data)
 
     def create(self, name: str, *, description: str = "", tags: dict[str, str] | None = None) -> SessionInfo:
         check_name(name)
@@ -378,7 +379,7 @@ class FilesystemStore(Store):
         path = self._version_path(info, version.version)
         if not os.path.exists(path):
             raise VersionNotFoundError(f"session {info.name!r} has no version {version.version}")
-        _atomic_write(path, _envelope(version, blob))
+        atomic_write(path, _envelope(version, blob))
         return version
 
     def delete_versions(self, info: SessionInfo, versions: list[int]) -> None:
