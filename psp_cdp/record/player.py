@@ -201,6 +201,10 @@ class _Detached(Exception):
     """The element found before is no longer in its page."""
 
 
+#: What ends a step with an outcome (see :func:`_outcome`) rather than the replay.
+_STEP_ERRORS = (_Skipped, _Failed, ProtocolError, StateError, BrowserClosedError, trio.TooSlowError)
+
+
 class _Ahead:
     """A step prepared in the background while the step before it waits for its time."""
 
@@ -212,7 +216,7 @@ class _Ahead:
     async def run(self, prepare: Callable[[int, RecordedEvent], Awaitable[_Action]], index: int, event: RecordedEvent) -> None:
         try:
             self._action = await prepare(index, event)
-        except (_Skipped, _Failed, ProtocolError, StateError, BrowserClosedError, trio.TooSlowError) as exc:
+        except _STEP_ERRORS as exc:
             self._error = exc
         finally:
             self._done.set()
@@ -250,7 +254,7 @@ class _Tab:
     calling: trio.Event | None = None
     #: A mouse move written ahead of a click, not answered yet.
     moved: Posted | None = None
-    #: The element (document, frame, selectors) the last keys went to, focused.
+    #: Where (:func:`_place`) the last keys went, focused.
     keys_to: tuple[Any, ...] | None = None
     pressed: _Pressed | None = None
 
@@ -314,6 +318,9 @@ class Player:
         self._trees: dict[str, dict[str, Any]] = {}  # each tab's frame tree, by session id, until a frame changes
         self._front: str | None = None  # the tab input last went to, brought to the front
         self._worker_scripts = {x.url for x in state.recording.exchanges if x.resource_type == SERVICE_WORKER_SCRIPT}
+        # Each event's data, read once (a step whose data cannot be read fails when it comes), and its place.
+        self._data: dict[int, dict[str, Any]] = {}
+        self._places = [_place(e) for e in state.recording.events]
         # The navigations the recording shows: (tab, document) -> URL.
         self._navigations = {
             (e.tab, e.document): _url_of(e) for e in state.recording.events if e.type == "navigate" and e.document
@@ -659,9 +666,22 @@ class Player:
         while tab.busy is not None and not tab.busy.is_set():
             await tab.busy.wait()
 
+    def _event_data(self, index: int) -> dict[str, Any]:
+        """The data of event ``index``, parsed once; StateError if it cannot be read."""
+        if index not in self._data:
+            self._data[index] = event_data(self.state.recording.events[index])
+        return self._data[index]
+
+    def _source(self, index: int) -> Any:
+        """What made the value change of event ``index`` (None when it does not say, or cannot be read)."""
+        try:
+            return self._event_data(index).get("source")
+        except StateError:
+            return None
+
     async def _prepare(self, index: int, event: RecordedEvent) -> _Action:
         """What the step does at its due time; what can be done before (finding its element) is done here."""
-        data = event_data(event)
+        data = self._event_data(index)
         kind = event.type
         if kind == "tab_open":
             return _Action(call=lambda: self._open(event, data))
@@ -675,7 +695,7 @@ class Player:
             return _Action(tab, post=[_mouse("mouseReleased", pressed.x, pressed.y, data)], retried=pressed.retried)
         if kind not in ("keydown", "keyup", "input", "change"):
             # What had the keys may not have them now; a focus says what does, and a click on it keeps it.
-            target = (event.document, tuple(event.frame), tuple(event.element.selectors))
+            target = self._places[index]
             if kind == "focus":
                 tab.keys_to = target
             elif not (kind == "click" and tab.keys_to == target):
@@ -690,14 +710,15 @@ class Player:
         if kind == "keyup":
             return _Action(tab, post=[_key("keyUp", data)])
         if kind == "keydown":
-            return await self._prepare_key(tab, event, data)
+            return await self._prepare_key(tab, index, event, data)
         if kind == "scroll" and not event.element.selectors:
             world = await self._world(tab, list(event.frame))
             return _Action(tab, call=lambda: self._call(tab, _SCROLL, data.get("x", 0), data.get("y", 0), world=world),
                            background=True)
-        if kind == "input" and self._typed_on(index, event, data):
+        if kind == "input" and self._typed_on(index):
             return _Action(background=True)  # the input its keys typed next checks this one's too
-        if kind in ("input", "change", "scroll") or (kind == "focus" and self._click_after(index, event) is None):
+        following = self._click_after(index) if kind == "focus" else None
+        if kind in ("input", "change", "scroll") or (kind == "focus" and following is None):
             # A check or a setting, done in the background once the tab's earlier input has been answered.
             return _Action(tab, call=self._check(tab, event, data), background=True)
         await self._answered(tab)
@@ -708,12 +729,11 @@ class Player:
             return _Action(tab, post=press, retried=retried or aimed)
         if kind == "focus":
             # The focus of a mousedown: the press goes at its time, the release at the click's.
-            following = self._click_after(index, event)
             assert following is not None
-            click = self.state.recording.events[following]
-            x, y, aimed = await self._aim(tab, click, element, event_data(click))
+            click = self._event_data(following)
+            x, y, aimed = await self._aim(tab, self.state.recording.events[following], element, click)
             tab.pressed = _Pressed(following, x, y, retried or aimed)
-            return _Action(tab, post=[_mouse("mousePressed", x, y, event_data(click))])
+            return _Action(tab, post=[_mouse("mousePressed", x, y, click)])
         if kind == "wheel":
             x, y, aimed = await self._point_at(tab, event, element, data.get("x"), data.get("y"), absolute=True)
             before = await self._call_on(tab, element, _OFFSETS)
@@ -742,10 +762,10 @@ class Player:
 
         return check
 
-    async def _prepare_key(self, tab: _Tab, event: RecordedEvent, data: dict[str, Any]) -> _Action:
+    async def _prepare_key(self, tab: _Tab, index: int, event: RecordedEvent, data: dict[str, Any]) -> _Action:
         """A keydown: its element focused first, unless the keys before it went there already."""
         command = _key("keyDown" if data.get("text") else "rawKeyDown", data)
-        target = (event.document, tuple(event.frame), tuple(event.element.selectors))
+        target = self._places[index]
         if not event.element.selectors or tab.keys_to == target:
             return _Action(tab, post=[command])
         await self._answered(tab)
@@ -755,24 +775,20 @@ class Player:
         tab.keys_to = target
         return _Action(tab, post=[command], retried=retried)
 
-    def _typed_on(self, index: int, event: RecordedEvent, data: dict[str, Any]) -> bool:
+    def _typed_on(self, index: int) -> bool:
         """Whether an input typed by keys is followed, with nothing but keys and inputs to the same element
         between, by another input its keys typed: that one's check covers this one's."""
-        if data.get("source") not in ("key", None):
+        if self._source(index) not in ("key", None):
             return False
         events = self.state.recording.events
-        same = (event.tab, list(event.frame), list(event.element.selectors))
-        for later in events[index + 1:]:
-            if later.type not in ("keydown", "keyup", "input") or (later.tab, list(later.frame), list(later.element.selectors)) != same:
+        for later in range(index + 1, len(events)):
+            if events[later].type not in ("keydown", "keyup", "input") or self._places[later] != self._places[index]:
                 return False
-            if later.type == "input":
-                try:
-                    return event_data(later).get("source") in ("key", None)
-                except StateError:
-                    return False
+            if events[later].type == "input":
+                return self._source(later) in ("key", None)
         return False
 
-    def _click_after(self, index: int, focus: RecordedEvent) -> int | None:
+    def _click_after(self, index: int) -> int | None:
         """The click that follows a focus on the same element within a moment: the focus was its mousedown's.
 
         Values found changed at the click (``source`` "sync") may come between: they are set
@@ -780,13 +796,13 @@ class Player:
         """
         events = self.state.recording.events
         following = index + 1
-        while following < len(events) and events[following].type in ("input", "change") and _is_sync(events[following]):
+        while following < len(events) and events[following].type in ("input", "change") and self._source(following) == "sync":
             following += 1
         if following >= len(events):
             return None
         click = events[following]
-        if (click.type != "click" or click.tab != focus.tab or list(click.frame) != list(focus.frame)
-                or list(click.element.selectors) != list(focus.element.selectors) or click.timestamp - focus.timestamp > _PRESS):
+        if (click.type != "click" or self._places[following] != self._places[index]
+                or click.timestamp - events[index].timestamp > _PRESS):
             return None
         return following
 
@@ -1034,15 +1050,13 @@ def _outcome(step: Step, too_slow: str) -> Iterator[None]:
         step.outcome, step.reason = FAILED, too_slow
     except _Skipped as exc:
         step.outcome, step.reason = SKIPPED, str(exc)
-    except (_Failed, ProtocolError, StateError, BrowserClosedError) as exc:
+    except _STEP_ERRORS as exc:
         step.outcome, step.reason = FAILED, str(exc)
 
 
-def _is_sync(event: RecordedEvent) -> bool:
-    try:
-        return event_data(event).get("source") == "sync"
-    except StateError:
-        return False
+def _place(event: RecordedEvent) -> tuple[Any, ...]:
+    """Where an event went: its tab, the tab's document, its frame and its element's selectors."""
+    return event.tab, event.document, tuple(event.frame), tuple(event.element.selectors)
 
 
 def _url_of(event: RecordedEvent) -> str:
