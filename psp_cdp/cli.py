@@ -757,7 +757,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
             print(f"ended differently ({len(report.differences)} difference(s)):")
             for difference in report.differences:
                 print(f"  {difference}")
-    if report.failed or (args.strict and report.compared and report.differences):
+    if report.failed or (args.strict and report.differences):
         return 1
     return 0
 

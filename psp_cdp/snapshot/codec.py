@@ -392,7 +392,8 @@ def _merge(
 
 
 def _decompress(payload: bytes | memoryview, limit: int) -> bytes:
-    """The frame's bytes; a RuntimeError when they are more than ``limit`` (never more is allocated)."""
+    """The frame's bytes; CorruptSnapshotError when they are more than ``limit`` (never more is allocated),
+    RuntimeError when the frame is damaged."""
     decompressor = lz4.frame.LZ4FrameDecompressor()
     out = decompressor.decompress(payload, max_length=limit + 1)
     if len(out) > limit:

@@ -98,6 +98,8 @@ __all__ = [
     "Tab",
     "TabEndState",
     "ValueDigest",
+    "LAST_EXPIRY",
+    "MAX_IDB_VERSION",
     "check_values",
     "domstring",
     "text",

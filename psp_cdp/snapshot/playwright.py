@@ -30,6 +30,7 @@ from typing import Any
 from ..errors import SnapshotError
 from .clone import ENCODING as CLONE_ENCODING
 from .model import (
+    LAST_EXPIRY,
     PROTOCOL_VERSION,
     BrowserSessionState,
     Cookie,
@@ -515,14 +516,10 @@ def _key_path_message(entry: dict[str, Any], into: KeyPath) -> str | list[str] |
     return None
 
 
-#: The latest expiry a cookie may have: the end of year 9999 (a browser would cap it at about 400 days).
-_LAST_EXPIRY = 253402300799.0
-
-
 def _expiry(value: Any, name: Any) -> float:
-    """A cookie's ``expires`` (seconds since the epoch), checked: a finite number from 0 to :data:`_LAST_EXPIRY`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= _LAST_EXPIRY:
-        raise SnapshotError(f"cookie {str(name)[:64]!r}: expires is not a time (a number of seconds from 0 to {_LAST_EXPIRY:.0f})")
+    """A cookie's ``expires`` (seconds since the epoch), checked: a finite number from 0 to :data:`LAST_EXPIRY`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= LAST_EXPIRY:
+        raise SnapshotError(f"cookie {str(name)[:64]!r}: expires is not a time (a number of seconds from 0 to {LAST_EXPIRY:.0f})")
     return float(value)
 
 

@@ -288,16 +288,15 @@ class FilesystemStore(Store):
         path = self._version_path(info, number)
         try:
             version, _ = _read_envelope(path, blob=False)
+            if version.version == number:
+                return version
+            problem = "it names another version"
         except StoreError:
-            log.info("%s: damaged version file", path)
-            return VersionInfo(number, kind=DAMAGED, base=number)
+            problem = "its metadata cannot be read"
         except IsADirectoryError:
-            log.info("%s: a directory where a version file should be", path)
-            return VersionInfo(number, kind=DAMAGED, base=number)
-        if version.version != number:
-            log.info("%s: damaged version file (it names version %s)", path, version.version)
-            return VersionInfo(number, kind=DAMAGED, base=number)
-        return version
+            problem = "a directory where a version file should be"
+        log.info("%s: damaged version file: %s", path, problem)
+        return VersionInfo(number, kind=DAMAGED, base=number)
 
     def read_version(self, info: SessionInfo, version: int) -> bytes:
         path = self._version_path(info, version)
