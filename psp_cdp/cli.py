@@ -819,6 +819,9 @@ async def cmd_daemon(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         api_keys=args.api_keys,
+        max_connections=args.max_connections,
+        rate_limit=args.rate_limit,
+        request_timeout=args.request_timeout,
     )
 
 
@@ -1060,6 +1063,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain) for the TCP listener")
     p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
     p.add_argument("--api-keys", metavar="FILE", help=api_keys_help)
+    p.add_argument("--max-connections", metavar="N", type=int, default=4096,
+                   help="connections served at once; more are refused with 503 (default: 4096)")
+    p.add_argument("--rate-limit", metavar="N", type=int, default=100,
+                   help="requests a second each API key may make over TCP; more are answered 429 (default: 100; 0: no limit)")
+    p.add_argument("--request-timeout", metavar="SECONDS", type=float, default=30,
+                   help="a connection that sends no request's head in this time is closed, and a body that takes "
+                        "longer is answered 408 (default: 30)")
 
     p = command("rm", cmd_rm, "remove a session")
     p.add_argument("ref", metavar="NAME", help="session name or id")

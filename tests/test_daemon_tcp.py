@@ -42,8 +42,9 @@ import logging, sys, trio
 from psp_cdp.daemon import run_daemon
 logging.basicConfig(level=logging.INFO, format="psp daemon: %(levelname)s: %(message)s", stream=sys.stderr)
 logging.getLogger("psp_cdp.daemon.http").setLevel(logging.WARNING)
-store, socket_path, tcp, cert, key, keys = sys.argv[1:]
-sys.exit(trio.run(lambda: run_daemon(store, socket_path, tcp=tcp, tls_cert=cert, tls_key=key, api_keys=keys)))
+store, socket_path, tcp, cert, key, keys, rate = sys.argv[1:]
+sys.exit(trio.run(lambda: run_daemon(store, socket_path, tcp=tcp, tls_cert=cert, tls_key=key, api_keys=keys,
+                                     rate_limit=int(rate))))
 """
 
 
@@ -60,7 +61,7 @@ class Keys:
 class TcpDaemon:
     """A daemon with a Unix socket and a TLS listener on 127.0.0.1."""
 
-    def __init__(self, directory: Path, tls: TlsFiles, keys_path: Path) -> None:
+    def __init__(self, directory: Path, tls: TlsFiles, keys_path: Path, *, rate: int = 100) -> None:
         # The socket's directory is reachable by other users, so the peer-credential test can get there.
         self.run_dir = tempfile.mkdtemp(prefix="psp-tcp-")
         os.chmod(self.run_dir, 0o755)
@@ -71,7 +72,8 @@ class TcpDaemon:
         self.stderr_path = directory / "daemon.stderr"
         with open(self.stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _RUN, self.store, self.socket, "127.0.0.1:0", str(tls.cert), str(tls.key), str(keys_path)],
+                [sys.executable, "-c", _RUN, self.store, self.socket, "127.0.0.1:0", str(tls.cert), str(tls.key), str(keys_path),
+                 str(rate)],
                 stdout=subprocess.PIPE, stderr=stderr, text=True,
             )
         first = self._read_line(15)

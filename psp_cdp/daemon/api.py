@@ -42,6 +42,8 @@ log = logging.getLogger("psp_cdp.daemon")
 
 #: How often an open /v1/events subscription made with an API key checks that the key still exists.
 KEY_RECHECK_SECONDS = 1.0
+#: A /v1/events subscriber that has not taken one message in this many seconds is disconnected.
+STALLED_SECONDS = 10.0
 #: Semantic version of the control API (not of the package).
 PROTOCOL_VERSION = "1.0.0"
 STORES = ["filesystem", "redis", "redis+cluster"]
@@ -504,6 +506,19 @@ async def events(daemon: Daemon, socket: WebSocket) -> None:
                         pass  # nothing is asked of clients yet; what they send is ignored
 
             nursery.start_soon(until_client_goes)
+
+            async def until_reader_stalls() -> None:
+                # A peer that reads nothing fills the socket's buffer and blocks a send for good: cut it off.
+                while True:
+                    await trio.sleep(1)
+                    since = socket.sending_since
+                    if since is not None and trio.current_time() - since > STALLED_SECONDS:
+                        log.info("dropped a /v1/events subscriber that read nothing for %g s", STALLED_SECONDS)
+                        await socket.abort()
+                        nursery.cancel_scope.cancel()
+                        return
+
+            nursery.start_soon(until_reader_stalls)
             if access.key is not None:
 
                 async def until_key_revoked() -> None:

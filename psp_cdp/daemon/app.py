@@ -13,13 +13,17 @@ handler, and turns every error into ``{"message": ...}`` with a fitting status:
 404    no such endpoint; unknown session, version, browser, watch, recording or
        replay (or another tenant's)
 405    the path exists, the method does not (``Allow`` lists the methods)
+408    the body did not arrive within :data:`BODY_SECONDS` of the request's head
 409    the name is taken; the session has no version to restore yet; the browser
        context is being recorded already
 413    the body is over :data:`MAX_BODY` bytes
 422    JSON that fails validation; any :class:`UsageError` or :class:`StateError`
 426    ``/v1/events`` asked for without a WebSocket upgrade
+429    over TCP: the API key made more requests in the last second than it may
+       (``Retry-After`` says when to try again)
 502    the browser is detached, dead or unreachable; it answered with an error
-503    the store cannot be reached (over TCP: the API keys cannot be read)
+503    the store cannot be reached (over TCP: the API keys cannot be read); the
+       daemon serves as many connections as it may (``Retry-After``)
 500    anything else: ``{"message": "internal error"}`` (logged with its traceback)
 =====  =====================================================================
 
@@ -37,6 +41,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
+
+import trio
 
 from ..cdp import leaf_errors, wire_json
 from ..errors import (
@@ -56,12 +62,16 @@ from .schema import SchemaError, validate
 if TYPE_CHECKING:
     from .auth import Access, Guard
 
-__all__ = ["MAX_BODY", "ApiError", "App", "Query", "Request", "Response", "Route", "WebSocket", "error_status"]
+__all__ = ["ABORT", "BODY_SECONDS", "MAX_BODY", "ApiError", "App", "Query", "Request", "Response", "Route", "WebSocket", "error_status"]
 
 log = logging.getLogger("psp_cdp.daemon")
 
 #: Largest request body accepted, in bytes.
 MAX_BODY = 1024 * 1024
+#: Seconds a request's body may take to arrive, from its head.
+BODY_SECONDS = 30.0
+#: The scope key of a function that closes the request's connection at once (set by the server).
+ABORT = "psp.abort"
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -184,12 +194,25 @@ class WebSocket:
         self.closed = False
         #: Who asks (:class:`~psp_cdp.daemon.auth.Access`): set by :class:`App` before the handler runs.
         self.access: Access = None  # type: ignore[assignment]
+        #: When the message being sent started to be sent (``None``: none is being sent).
+        self.sending_since: float | None = None
 
     async def accept(self) -> None:
         await self._send({"type": "websocket.accept"})
 
     async def send_json(self, value: Any) -> None:
-        await self._send({"type": "websocket.send", "text": wire_json(value)})
+        self.sending_since = trio.current_time()
+        try:
+            await self._send({"type": "websocket.send", "text": wire_json(value)})
+        finally:
+            self.sending_since = None
+
+    async def abort(self) -> None:
+        """Close the connection at once, without a closing handshake (a send stuck on a peer that reads nothing ends)."""
+        self.closed = True
+        abort = self.scope.get(ABORT)
+        if abort is not None:
+            await abort()
 
     async def receive(self) -> str | bytes | None:
         """The next message; ``None`` once the client has gone."""
@@ -210,12 +233,14 @@ class WebSocket:
 class App:
     """The ASGI application over a route table; ``context`` is handed to every handler."""
 
-    def __init__(self, routes: list[Route], context: Any, *, max_body: int = MAX_BODY, guard: Guard | None = None) -> None:
+    def __init__(self, routes: list[Route], context: Any, *, max_body: int = MAX_BODY, guard: Guard | None = None,
+                 body_seconds: float = BODY_SECONDS) -> None:
         from .auth import Guard
 
         self.routes = routes
         self.context = context
         self.max_body = max_body
+        self.body_seconds = body_seconds
         #: Admits requests (peer credentials, API keys); by default: no TCP listener, Unix peers checked.
         self.guard = guard if guard is not None else Guard()
 
@@ -305,17 +330,19 @@ class App:
                     raise ApiError(400, "Content-Length is not a number") from None
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientGone()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                raise too_big
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        with trio.move_on_after(self.body_seconds):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone()
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body:
+                    raise too_big
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+        raise ApiError(408, f"the body did not arrive within {self.body_seconds:g} s", {"connection": "close"})
 
     def _error_response(self, error: BaseException, method: str, path: str, access: Access | None = None) -> Response:
         leaves = leaf_errors(error)

@@ -20,6 +20,9 @@ handed to handlers as :attr:`Access.peer`.
 request but ``GET /v1/health``: none, or a token that is malformed, unknown or
 revoked, is answered 401 with ``WWW-Authenticate: Bearer``; a valid key without the
 route's scopes, 403. ``/v1/version`` and ``/v1/openapi.json`` take any valid key.
+Each key may make at most ``rate`` requests a second (a moving one-second window,
+:data:`DEFAULT_RATE` unless the daemon is told otherwise; ``0``: no limit); more are
+answered 429 with ``Retry-After``, before anything else is done for them.
 
 **Tenants.** A request through a key other than an ``admin`` key is *restricted*:
 it sees only its tenant's sessions (tagged ``psp.tenant: <tenant>``, :data:`TENANT_TAG`;
@@ -50,14 +53,19 @@ import platform
 import socket
 import struct
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
+
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from ..errors import StoreError
 from .apikeys import ApiKey, ApiKeyFile
 from .app import ApiError, Route
 
-__all__ = ["Access", "CONNECTION", "Connection", "Guard", "LOCAL", "Peer", "TENANT_TAG", "peer_of"]
+__all__ = ["Access", "CONNECTION", "Connection", "DEFAULT_RATE", "Guard", "LOCAL", "Peer", "TENANT_TAG", "peer_of"]
 
 log = logging.getLogger("psp_cdp.daemon")
 
@@ -74,6 +82,8 @@ SO_PEERGROUPS = getattr(
     ) else None,
 )
 _CHALLENGE = 'Bearer realm="psp"'
+#: Requests a second one API key may make over TCP, unless the daemon is told otherwise.
+DEFAULT_RATE = 100.0
 
 
 @dataclass(frozen=True)
@@ -174,13 +184,18 @@ class Guard:
     ``keys`` is the API keys file when a TCP listener is configured (``None``: no TCP
     listener, and a request the server did not describe is taken as in-process).
     ``socket_gid`` is the Unix socket's group (``None``: the daemon's own group).
+    ``rate`` is the requests a second each key may make (0: no limit).
     """
 
-    def __init__(self, keys: ApiKeyFile | None = None, *, socket_gid: int | None = None, uid: int | None = None) -> None:
+    def __init__(self, keys: ApiKeyFile | None = None, *, socket_gid: int | None = None, uid: int | None = None,
+                 rate: float = DEFAULT_RATE) -> None:
         self.keys = keys
         self.uid = os.geteuid() if uid is None else uid
         self.socket_gid = os.getegid() if socket_gid is None else socket_gid
         self.refused = 0
+        self.throttled = 0
+        self._rate = RateLimitItemPerSecond(max(1, round(rate))) if rate > 0 else None
+        self._limiter = MovingWindowRateLimiter(MemoryStorage()) if self._rate is not None else None
 
     # -- who ---------------------------------------------------------------------------
 
@@ -199,7 +214,19 @@ class Guard:
         # Over TCP; or not described by the server while a TCP listener exists: a key is required.
         if route is not None and _public(route):
             return Access("tcp")
-        return Access("tcp", key=self._key(scope))
+        key = self._key(scope)
+        self._throttle(key)
+        return Access("tcp", key=key)
+
+    def _throttle(self, key: ApiKey) -> None:
+        """429 when ``key`` has made its ``rate`` requests in the last second already."""
+        if self._limiter is None or self._rate is None or self._limiter.hit(self._rate, key.id):
+            return
+        self.throttled += 1
+        reset = self._limiter.get_window_stats(self._rate, key.id).reset_time
+        wait = max(1, int(reset - time.time() + 0.999))
+        raise ApiError(429, f"too many requests with this API key: at most {self._rate.amount} a second",
+                       {"retry-after": str(wait)})
 
     def _check_peer(self, peer: Peer | None) -> None:
         if peer is None or peer.uid in (self.uid, 0):

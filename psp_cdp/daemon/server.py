@@ -20,8 +20,14 @@
   hypercorn instance as the Unix socket (the TCP socket is its TLS bind, the Unix
   socket its plain one). Every request over it but ``GET /v1/health`` needs an API key
   from the ``api_keys`` file (default :func:`~psp_cdp.daemon.apikeys.default_api_keys_path`),
-  read again whenever it changes. Port 0 takes a free port; the second line printed
-  says which (``listening on https://HOST:PORT``).
+  read again whenever it changes; each key may make at most ``--rate-limit`` requests
+  a second (default :data:`~psp_cdp.daemon.auth.DEFAULT_RATE`; more are answered 429).
+  Port 0 takes a free port; the second line printed says which
+  (``listening on https://HOST:PORT``).
+* Connections: at most ``--max-connections`` at once (default 4,096), each closed after
+  ``--request-timeout`` seconds (default 30) without a request's head or, once its head
+  came, without its whole body; and at once when its peer hangs up; see
+  :mod:`psp_cdp.daemon.connections`.
 * Peer credentials: each connection on the Unix socket is described to the
   application with its peer's pid, uid and gid (``SO_PEERCRED``); see
   :mod:`psp_cdp.daemon.auth` for who is refused.
@@ -43,16 +49,16 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config
-from hypercorn.trio import serve
 
 from ..errors import StoreError, UsageError
 from ..store import open_store, store_location
 from .api import ROUTES, Daemon
 from .apikeys import ApiKeyFile
 from .app import App
-from .auth import CONNECTION, Connection, Guard, peer_of
+from .auth import DEFAULT_RATE, Guard
 from .browsers import Browsers
 from .cache import DEFAULT_CACHE_MIB, HotCache
+from .connections import DEFAULT_CONNECTIONS, REQUEST_SECONDS, Limits, raise_descriptor_limit, serve
 from .events import forward_store_notices
 from .recordings import Recordings
 from .sessions import DaemonSessions
@@ -244,81 +250,6 @@ def _tcp_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _TlsConfig(Config):
-    """hypercorn's Config with our own TLS context (TLS 1.3 only) for its TLS binds."""
-
-    tls: ssl.SSLContext | None = None
-
-    @property
-    def ssl_enabled(self) -> bool:  # type: ignore[override]
-        return self.tls is not None
-
-    def create_ssl_context(self) -> ssl.SSLContext | None:
-        return self.tls
-
-
-class _DescribedApp:
-    """hypercorn's app wrapper for one connection: each request's scope says what the connection is."""
-
-    def __init__(self, app: Any, connection: Connection) -> None:
-        self.app = app
-        self.connection = connection
-
-    async def __call__(self, scope: dict[str, Any], *args: Any) -> None:
-        scope[CONNECTION] = self.connection
-        await self.app(scope, *args)
-
-
-def _describe(stream: Any) -> Connection:
-    """What a new connection is: TLS over TCP, or the Unix socket and its peer's credentials."""
-    transport = getattr(stream, "transport_stream", None)
-    sock = (transport if transport is not None else stream).socket
-    if sock.family == socket.AF_UNIX:
-        peer = peer_of(sock)
-        if peer is not None:
-            log.debug("connection on the Unix socket from pid %d uid %d gid %d", peer.pid, peer.uid, peer.gid)
-        return Connection("unix", peer)
-    return Connection("tcp")
-
-
-def _patch_connections() -> None:
-    """Keep one broken connection from ending the server; describe each connection to the app.
-
-    hypercorn's trio worker runs each connection in the server's nursery, so an error
-    its protocol code raises for one connection (a client that hangs up mid-body can
-    make it send twice at once: trio.BusyResourceError; see pgjones/hypercorn#203)
-    would stop every connection. Each connection's errors stay with it here.
-
-    hypercorn gives the application no access to the connection's socket (the scope
-    has ``client`` and ``server`` addresses only, ``None`` on a Unix socket), so the
-    transport and the peer's credentials are read here, from the accepted socket,
-    before the connection is served, and put in each request's scope
-    (:data:`~psp_cdp.daemon.auth.CONNECTION`).
-    """
-    from hypercorn.trio import run as hypercorn_run
-
-    base = hypercorn_run.TCPServer
-    if getattr(base, "psp_contained", False):
-        return
-
-    class ContainedTCPServer(base):  # type: ignore[misc, valid-type]
-        psp_contained = True
-
-        async def run(self) -> None:
-            try:
-                try:
-                    connection = _describe(self.stream)
-                except (OSError, AttributeError) as exc:  # not expected; then it must show a key, as over TCP
-                    log.warning("cannot tell what a new connection is (%r): treating it as one over TCP", exc)
-                    connection = Connection("tcp")
-                self.app = _DescribedApp(self.app, connection)
-                await super().run()
-            except Exception as exc:
-                log.debug("a connection ended with an error: %r", exc)
-
-    hypercorn_run.TCPServer = ContainedTCPServer  # type: ignore[misc]
-
-
 def _socket_gid(listener: Listener) -> int | None:
     """The group of the Unix socket's file (``None``: no file to ask, the daemon's group counts)."""
     try:
@@ -338,16 +269,28 @@ async def run_daemon(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     api_keys: str | None = None,
+    max_connections: int = DEFAULT_CONNECTIONS,
+    rate_limit: float = DEFAULT_RATE,
+    request_timeout: float = REQUEST_SECONDS,
 ) -> int:
     """Serve the control API until SIGTERM or SIGINT; the exit status.
 
     ``cache_mib`` bounds the hot versions cache (0: none). ``tcp`` (``HOST:PORT``) also
     serves it over TCP with TLS 1.3, which needs ``tls_cert`` (a PEM certificate chain)
     and ``tls_key`` (its PEM private key); requests over TCP need an API key from the
-    ``api_keys`` file (default: ``api-keys.json`` beside the keyring).
+    ``api_keys`` file (default: ``api-keys.json`` beside the keyring), each key at most
+    ``rate_limit`` requests a second (0: no limit). At most ``max_connections``
+    connections are served at once, and each has ``request_timeout`` seconds to send
+    a request's head, and as many for its body (:mod:`psp_cdp.daemon.connections`).
     """
     if cache_mib < 0:
         raise UsageError("--cache-mib: give 0 (no cache) or more MiB")
+    if max_connections < 1:
+        raise UsageError("--max-connections: give 1 or more")
+    if rate_limit < 0:
+        raise UsageError("--rate-limit: give 0 (no limit) or more requests a second")
+    if not 0 < request_timeout <= 3600:
+        raise UsageError("--request-timeout: give more than 0 and at most 3600 seconds")
     keys: ApiKeyFile | None = None
     tcp_sock: socket.socket | None = None
     context: ssl.SSLContext | None = None
@@ -382,28 +325,24 @@ async def run_daemon(
             tcp_sock.close()
         sessions.store.close()
         raise
-    guard = Guard(keys, socket_gid=_socket_gid(listener))
-    _patch_connections()
-    config = _TlsConfig()
-    # hypercorn serves the socket we made (or systemd passed) by its descriptor, and owns it from here;
-    # with a TCP listener, that is hypercorn's TLS bind and the Unix socket its plain one.
+    guard = Guard(keys, socket_gid=_socket_gid(listener), rate=rate_limit)
+    limits = Limits(raise_descriptor_limit(max_connections), idle=request_timeout)
+    config = Config()
+    # The socket we made (or systemd passed), and with a TCP listener its TLS socket, are served from here.
+    sockets: list[tuple[socket.socket, ssl.SSLContext | None]] = [(listener.sock, None)]
     tcp_url = None
     if tcp_sock is not None:
-        config.tls = context
-        config.ssl_handshake_timeout = 10
         name = tcp_sock.getsockname()
         tcp_url = f"https://[{name[0]}]:{name[1]}" if tcp_sock.family == socket.AF_INET6 else f"https://{name[0]}:{name[1]}"
-        config.bind = [f"fd://{tcp_sock.detach()}"]
-        config.insecure_bind = [f"fd://{listener.sock.detach()}"]
-    else:
-        config.bind = [f"fd://{listener.sock.detach()}"]
+        sockets.append((tcp_sock, context))
+    config.ssl_handshake_timeout = 10
     config.graceful_timeout = graceful
     config.accesslog = None
     config.errorlog = logging.getLogger("psp_cdp.daemon.http")  # hypercorn's own messages
     config.include_server_header = False
-    config.keep_alive_timeout = 30
     config.keep_alive_max_requests = 1_000_000  # one client connection may live as long as the client does
     config.websocket_ping_interval = 20
+    config.backlog = 4096
     stop = trio.Event()
     forced = False
     serving: trio.Nursery | None = None
@@ -416,7 +355,7 @@ async def run_daemon(
                 daemon.browsers.before_detach.append(daemon.watches.before_detach)
                 daemon.recordings = Recordings(daemon_nursery, sessions, daemon.events)
                 daemon.browsers.before_detach.append(daemon.recordings.before_detach)
-                app = App(ROUTES, daemon, guard=guard)
+                app = App(ROUTES, daemon, guard=guard, body_seconds=request_timeout)
                 daemon_nursery.start_soon(daemon.events.run, sessions.event_delta)
                 daemon_nursery.start_soon(forward_store_notices, daemon.events, sessions)
 
@@ -438,7 +377,7 @@ async def run_daemon(
 
                 daemon_nursery.start_soon(on_signals)
                 async with trio.open_nursery() as serving:
-                    await serving.start(functools.partial(serve, app, config, shutdown_trigger=stop.wait))
+                    await serving.start(functools.partial(serve, app, config, sockets, limits=limits, shutdown_trigger=stop.wait))
                     print(f"listening on {listener.path}", flush=True)
                     if tcp_url is not None:
                         print(f"listening on {tcp_url}", flush=True)
