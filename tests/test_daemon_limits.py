@@ -207,3 +207,31 @@ def test_each_api_key_is_held_to_its_request_rate(tmp_path: Path, rate: int) -> 
             assert http.get("/v1/sessions").status_code == 200
     finally:
         stop_cleanly(running)
+
+
+async def test_clients_listing_at_once_share_readings_yet_each_sees_what_it_made(tmp_path: Path) -> None:
+    import trio
+
+    running = RunningDaemon(tmp_path)
+    try:
+        async with running.async_client() as http:
+            missing: list[str] = []
+
+            async def one(n: int) -> None:
+                for round_ in range(3):
+                    name = f"c{n}-{round_}"
+                    assert (await http.post("/v1/sessions", json={"name": name})).status_code == 201
+                    listed = {s["name"] for s in (await http.get("/v1/sessions")).json()}
+                    if name not in listed:
+                        missing.append(name)
+
+            async with trio.open_nursery() as nursery:
+                for n in range(40):
+                    nursery.start_soon(one, n)
+            assert not missing, missing
+            assert len((await http.get("/v1/sessions")).json()) == 120
+            deleted = await http.delete("/v1/sessions/c0-0")
+            assert deleted.status_code == 204
+            assert "c0-0" not in {s["name"] for s in (await http.get("/v1/sessions")).json()}
+    finally:
+        stop_cleanly(running)

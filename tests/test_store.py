@@ -199,3 +199,45 @@ async def test_a_session_of_the_unversioned_layout_becomes_version_1(tmp_path) -
     await sessions.rewrap("old")
     assert [v.cipher for v in (await sessions.versions("old"))[1]] == ["aes-256-gcm"]
     assert (await sessions.load("old@1"))[1] == state
+
+
+def _age(root: str, seconds: float = 30.0) -> None:
+    """Set every file and directory of the store ``seconds`` into the past (as if written long ago)."""
+    when = os.stat(root).st_mtime - seconds
+    for directory, names, files in os.walk(root):
+        for name in names + files:
+            os.utime(os.path.join(directory, name), (when, when))
+        os.utime(directory, (when, when))
+
+
+@pytest.mark.parametrize("aged", [False, True], ids=["just written", "written long ago"])
+def test_a_long_lived_store_lists_what_other_writers_changed(tmp_path, aged: bool) -> None:
+    """The daemon's store keeps session descriptions between listings; another process's writes show at once."""
+    root = str(tmp_path / "store")
+    daemon_side, other = FilesystemStore(root), FilesystemStore(root)
+    first = other.create("first", tags={"team": "a"})
+    other.create("second")
+    if aged:
+        _age(root)
+    assert [s.name for s in daemon_side.list()] == ["first", "second"]  # now kept
+    assert daemon_side.list()[0].head == 0
+
+    other.write_version(first, VersionInfo(1, created_at=1.0, components={"cookies": 3}), b"blob")
+    listed = {s.name: s for s in daemon_side.list()}
+    assert listed["first"].head == 1 and listed["first"].components == {"cookies": 3}
+
+    first = other.get("first")
+    first.description, first.tags = "changed", {"team": "b"}
+    other.update(first)
+    assert daemon_side.get("first").description == "changed"
+    assert [s.name for s in daemon_side.list({"team": "b"})] == ["first"]
+
+    other.delete(other.get("second"))
+    other.create("third")
+    names = [s.name for s in daemon_side.list()]
+    assert "second" not in names and "third" in names
+
+    mine = daemon_side.list()[0]
+    mine.tags["mutated"] = "by a caller"
+    mine.components["x"] = 1
+    assert "mutated" not in daemon_side.list()[0].tags  # what a caller does to its copy stays with it

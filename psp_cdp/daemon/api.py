@@ -26,7 +26,7 @@ from ..snapshot.model import uncovered_list
 from ..state import components
 from ..store import RedisStore, SessionInfo, parse_tags
 from ..store.sessions import CIPHERS, split_ref
-from .app import ApiError, Query, Request, Response, Route, WebSocket
+from .app import ApiError, Encoded, Query, Request, Response, Route, WebSocket, encode
 from .apikeys import SCOPES, ApiKeyFile
 from .auth import LOCAL, TENANT_TAG, Access
 from .browsers import Browser, Browsers
@@ -42,6 +42,8 @@ log = logging.getLogger("psp_cdp.daemon")
 
 #: How often an open /v1/events subscription made with an API key checks that the key still exists.
 KEY_RECHECK_SECONDS = 1.0
+#: Answers to GET /v1/sessions kept (one per tenant and tag filter) while the listing stays the same.
+_LISTED = 64
 #: A /v1/events subscriber that has not taken one message in this many seconds is disconnected.
 STALLED_SECONDS = 10.0
 #: Semantic version of the control API (not of the package).
@@ -69,6 +71,8 @@ class Daemon:
     store_location: str | None = None
     #: The API keys of the TCP listener (``None``: no TCP listener).
     keys: ApiKeyFile | None = None
+    #: GET /v1/sessions answers by (tenant, tag filter): the listing each was made from, and the answer.
+    listed: dict[tuple[Any, ...], tuple[list[SessionInfo], Encoded]] = field(default_factory=dict)
 
     def key_valid(self, access: Access) -> bool:
         """Whether the key a request was made with is still in the keys file (True without a key)."""
@@ -218,8 +222,18 @@ def _tags(request: Request, tags: dict[str, str] | None) -> dict[str, str] | Non
 
 async def list_sessions(daemon: Daemon, request: Request) -> Any:
     tags = parse_tags(request.query.get("tag"))
-    listing = await daemon.sessions.list(tags)
-    return [s.as_dict() for s in listing if request.access.sees_tags(s.tags)]
+    listing = await daemon.sessions.list()
+    # Clients that poll get the same answer again for as long as the listing is the same one.
+    access = request.access
+    key = (access.tenant if access.restricted else None, tuple(sorted(tags.items())) if tags else ())
+    kept = daemon.listed.get(key)
+    if kept is not None and kept[0] is listing:
+        return Response(200, kept[1])
+    answer = Encoded(encode([s.as_dict() for s in listing if s.matches(tags or {}) and access.sees_tags(s.tags)]))
+    if len(daemon.listed) >= _LISTED:
+        daemon.listed.clear()
+    daemon.listed[key] = (listing, answer)
+    return Response(200, answer)
 
 
 async def create_session(daemon: Daemon, request: Request) -> Any:

@@ -62,7 +62,7 @@ from .schema import SchemaError, validate
 if TYPE_CHECKING:
     from .auth import Access, Guard
 
-__all__ = ["ABORT", "BODY_SECONDS", "MAX_BODY", "ApiError", "App", "Query", "Request", "Response", "Route", "WebSocket", "error_status"]
+__all__ = ["ABORT", "BODY_SECONDS", "MAX_BODY", "ApiError", "App", "Encoded", "encode", "Query", "Request", "Response", "Route", "WebSocket", "error_status"]
 
 log = logging.getLogger("psp_cdp.daemon")
 
@@ -93,8 +93,16 @@ class ClientGone(Exception):
 @dataclass
 class Response:
     status: int = 200
+    #: What is answered as JSON; :class:`Encoded` is sent as it is.
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An answer's body already encoded (as :func:`encode` does it), for answers worth keeping."""
+
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -175,7 +183,8 @@ def error_status(error: BaseException) -> tuple[int, str]:
     return 500, "internal error"
 
 
-def _encode(body: Any) -> bytes:
+def encode(body: Any) -> bytes:
+    """A JSON answer's body, as sent."""
     return (wire_json(body) + "\n").encode("utf-8")
 
 
@@ -364,13 +373,16 @@ class App:
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
         if response.status == 204 or response.body is None:
             payload = b""
+        elif isinstance(response.body, Encoded):
+            payload = response.body.data
+            headers.append((b"content-type", b"application/json"))
         else:
             try:
-                payload = _encode(response.body)
+                payload = encode(response.body)
             except Exception:  # a handler returned something that is not JSON
                 log.exception("cannot encode the answer")
                 response = Response(500, {"message": "internal error"})
-                payload = _encode(response.body)
+                payload = encode(response.body)
             headers.append((b"content-type", b"application/json"))
         if response.status != 204:
             headers.append((b"content-length", str(len(payload)).encode()))
@@ -407,7 +419,7 @@ class App:
     async def _deny(self, scope: dict[str, Any], send: Callable[[dict], Awaitable[None]], response: Response) -> None:
         """Refuse a WebSocket handshake, with a JSON body where the server can send one."""
         if "websocket.http.response" in scope.get("extensions", {}):
-            payload = _encode(response.body)
+            payload = encode(response.body)
             headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
             await send(
                 {

@@ -11,6 +11,11 @@ daemon adds:
   *indexes* of the two versions (item keys and value hashes; never values). The index
   of a version this daemon wrote is kept when it is written, so for those nothing is
   read; for others, one blob (the delta, or the full state) is read and decoded;
+* listings are shared: a request for the list of sessions that arrives while the
+  store is being read waits for the next reading, which starts after it arrived, and
+  every request waiting for it gets it (so a listing never misses a change made
+  before it was asked for, and 200 clients asking at once cost one reading of the
+  store, not 200 threads taking turns);
 * a capture (a watch's included) takes its browser's turn (:attr:`Browser.lock`)
   unless the calling task holds it already;
 * a capture made with :func:`pinned` to a session id writes into that session only:
@@ -63,6 +68,17 @@ def pinned(session_id: str) -> Iterator[None]:
         _PINNED.reset(token)
 
 
+class _Listing:
+    """One reading of the store's sessions, shared by the requests that arrived before it started."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.done = trio.Event()
+        self.sessions: list[SessionInfo] = []
+        self.error: BaseException | None = None
+        self.complete = False
+
+
 def _index_size(index: diff.Index) -> int:
     return sum(len(key) for key in index.keys) + _INDEX_ENTRY * len(index.keys) + 64
 
@@ -75,6 +91,47 @@ class DaemonSessions(Sessions):
         self.decoded = 0
         #: The lock of the browser a connection belongs to (set by the daemon).
         self.lock_for: Callable[[CdpConnection], trio.Lock | None] = lambda connection: None
+        #: The reading of the sessions under way, and how many readings were started.
+        self._listing: _Listing | None = None
+        self._listings = 0
+        self._last_listed: list[SessionInfo] = []
+
+    async def list(self, tags: dict[str, str] | None = None) -> list[SessionInfo]:
+        """The sessions with all of ``tags``, from a reading of the store that started after this call.
+
+        The list (without ``tags``) and its :class:`SessionInfo` objects are shared with other
+        callers, and the same list again until the store is read again: read them, do not change them.
+        """
+        arrived = self._listings
+        while True:
+            listing = self._listing
+            if listing is None:
+                listing = await self._read_sessions()
+                break
+            await listing.done.wait()
+            if listing.number > arrived and listing.complete:
+                break
+        if listing.error is not None:
+            raise listing.error
+        return [s for s in listing.sessions if s.matches(tags)] if tags else listing.sessions
+
+    async def _read_sessions(self) -> _Listing:
+        self._listings += 1
+        listing = self._listing = _Listing(self._listings)
+        try:
+            sessions = await self._io(self.store.list, None)
+            # The same sessions as last time give the same list, so answers made from it can be kept.
+            if sessions != self._last_listed:
+                self._last_listed = sessions
+            listing.sessions = self._last_listed
+        except Exception as exc:
+            listing.error = exc
+        else:
+            listing.complete = True
+        finally:
+            self._listing = None
+            listing.done.set()
+        return listing
 
     # -- counting, caching ----------------------------------------------------------
 

@@ -59,7 +59,12 @@ class VersionInfo:
     changes: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # What asdict gives, a good deal faster (listings describe many of these).
+        data = dict(self.__dict__)
+        data["components"] = dict(self.components)
+        data["origins"] = list(self.origins)
+        data["changes"] = {k: dict(v) for k, v in self.changes.items()}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VersionInfo:
@@ -99,7 +104,19 @@ class SessionInfo:
     HEAD_FIELDS = ("head", "size", "components", "origins", "captured_at")
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # What asdict gives, a good deal faster (the daemon lists sessions again and again).
+        data = dict(self.__dict__)
+        data["tags"] = dict(self.tags)
+        data["components"] = dict(self.components)
+        data["origins"] = list(self.origins)
+        return data
+
+    def copy(self) -> SessionInfo:
+        """A copy whose tags, components and origins are its own."""
+        new = object.__new__(SessionInfo)
+        new.__dict__.update(self.__dict__)
+        new.tags, new.components, new.origins = dict(self.tags), dict(self.components), list(self.origins)
+        return new
 
     def record(self) -> dict[str, Any]:
         """The session's own record: what :meth:`Store.update` writes."""

@@ -97,6 +97,12 @@ def _unlink(path: str) -> None:
         pass
 
 
+#: Sessions whose descriptions are kept (beyond it, they are all read again).
+_DESCRIBED = 10_000
+#: Files changed this recently (ns) are read again every time (timestamps may be that coarse).
+_RACY_NS = 2_000_000_000
+
+
 def atomic_write(path: str, data: bytes) -> None:
     """Replace ``path`` with a new file (mode 0600) holding ``data``, whole or not at all."""
     directory = os.path.dirname(path)
@@ -135,6 +141,32 @@ def _read_envelope(path: str, *, blob: bool) -> tuple[VersionInfo, bytes]:
         return version, fh.read() if blob else b""
 
 
+def _stat(path: str) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _signed_paths(directory: str, head: VersionInfo | None) -> tuple[str, ...]:
+    """The files a session's description is read from: its record, its versions directory and its head."""
+    paths = (os.path.join(directory, _RECORD), os.path.join(directory, _VERSIONS))
+    return paths if head is None else (*paths, os.path.join(directory, _VERSIONS, str(head.version)))
+
+
+def _signature(paths: tuple[str, ...]) -> tuple | None:
+    """The files at ``paths`` as the file system has them (``None``: one is missing)."""
+    signature = tuple(_stat(path) for path in paths)
+    return None if None in signature else signature
+
+
+def _racy(signature: tuple) -> bool:
+    """Whether a file of ``signature`` changed so recently that another change might not show in its time."""
+    recent = time.time_ns() - _RACY_NS
+    return any(part is not None and part[2] > recent for part in signature)
+
+
 class FilesystemStore(Store):
     def __init__(self, path: str) -> None:
         self.location = path
@@ -146,6 +178,11 @@ class FilesystemStore(Store):
                 os.makedirs(directory, mode=0o700, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot use {self.root} as a store: {exc.strerror}") from None
+
+        #: Session descriptions by id, with the signature of the files they were read from.
+        self._described: dict[str, tuple[tuple, tuple[str, ...], SessionInfo, VersionInfo | None]] = {}
+        #: The ids the names directory pointed to, with the directory's signature.
+        self._names_seen: tuple[tuple[int, int, int], list[str]] | None = None
 
     def __repr__(self) -> str:
         return f"<FilesystemStore {self.root}>"
@@ -170,6 +207,34 @@ class FilesystemStore(Store):
     # -- reading -------------------------------------------------------------
 
     def _read_record(self, session_id: str) -> SessionInfo | None:
+        """The session described by its record and its latest version (``None``: no such session, or expired).
+
+        A description is kept while the files it was read from stay as they were (their
+        inode, size and modification time), so listing many sessions again and again
+        reads next to nothing; a file changed in the last :data:`_RACY_NS` is read every
+        time, since a change within its timestamp's granularity would not show.
+        """
+        cached = self._described.get(session_id)
+        if cached is not None and cached[0] == _signature(cached[1]):
+            info, head = cached[2].copy(), cached[3]
+        else:
+            loaded = self._load_record(session_id)
+            if loaded is None:
+                self._described.pop(session_id, None)
+                return None
+            info, head = loaded
+            paths = _signed_paths(self._session_dir(session_id), head)
+            signature = _signature(paths)
+            if signature is not None and not _racy(signature):
+                if len(self._described) >= _DESCRIBED:
+                    self._described.clear()
+                self._described[session_id] = (signature, paths, info.copy(), head)
+        if self._expired(info, head):
+            self.delete(info)
+            return None
+        return info
+
+    def _load_record(self, session_id: str) -> tuple[SessionInfo, VersionInfo | None] | None:
         path = os.path.join(self._session_dir(session_id), _RECORD)
         try:
             with open(path, "rb") as fh:
@@ -188,11 +253,7 @@ class FilesystemStore(Store):
                 head = self._version_info(info, versions[-1])
             except FileNotFoundError:
                 pass  # removed meanwhile
-        info.with_head(head)
-        if self._expired(info, head):
-            self.delete(info)
-            return None
-        return info
+        return info.with_head(head), head
 
     def _adopt_legacy_state(self, info: SessionInfo, record: dict) -> list[int]:
         """A session of an earlier layout (one ``state.psp``, unversioned) becomes version 1."""
@@ -257,14 +318,7 @@ class FilesystemStore(Store):
 
     def list(self, tags: dict[str, str] | None = None) -> list[SessionInfo]:
         sessions = []
-        names = os.listdir(self._names)
-        _sweep(self._names, names)
-        for name in names:
-            if name.startswith("."):
-                continue
-            session_id = self._id_for_name(name)
-            if session_id is None:
-                continue
+        for session_id in self._listed_ids():
             try:
                 info = self._read_record(session_id)
             except StoreError:
@@ -272,6 +326,19 @@ class FilesystemStore(Store):
             if info is not None and info.matches(tags or {}):
                 sessions.append(info)
         return sorted(sessions, key=lambda s: s.name)
+
+    def _listed_ids(self) -> list[str]:
+        """The ids the names directory points to; kept while the directory stays as it was (a name's file is
+        never changed in place: it is made whole, then linked or removed)."""
+        signature = _stat(self._names)
+        if signature is not None and self._names_seen is not None and self._names_seen[0] == signature:
+            return self._names_seen[1]
+        names = os.listdir(self._names)
+        _sweep(self._names, names)
+        ids = [i for i in (self._id_for_name(n) for n in names if not n.startswith(".")) if i is not None]
+        if signature is not None and not _racy((signature,)):
+            self._names_seen = (signature, ids)
+        return ids
 
     def versions(self, info: SessionInfo) -> list[VersionInfo]:
         found = []
