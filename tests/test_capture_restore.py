@@ -8,6 +8,7 @@ browsers and disposes of them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 from urllib.parse import quote
@@ -16,7 +17,7 @@ import pytest
 import trio
 
 from psp_cdp.cdp import CdpConnection, launch_chromium, open_cdp, single_error
-from psp_cdp.errors import CdpError, PspError
+from psp_cdp.errors import CdpError, ProtocolError, PspError
 from psp_cdp.snapshot import codec, model
 from psp_cdp.state import capture_state, restore_state
 from psp_cdp.store import FilesystemStore, Sessions
@@ -181,3 +182,22 @@ async def test_browser_dying_mid_capture_writes_nothing(tmp_path, site: Site) ->
 async def test_unknown_context_is_a_clear_error(cdp: CdpConnection) -> None:
     with pytest.raises(PspError, match="no browser context"):
         await capture_state(cdp, context="NOPE")
+
+
+async def test_a_capture_during_navigations_is_made_again_and_succeeds(site: Site, cdp: CdpConnection) -> None:
+    """A page's reloads destroy the scripts' context a capture reads in ("Cannot find context"): it is tried again."""
+    async with browser_context(cdp) as source:
+        page = await open_page(cdp, source.id)
+        # Each load sets a value, then reloads, four times over.
+        await page.send("Page.addScriptToEvaluateOnNewDocument", {"source": (
+            "localStorage.setItem('seen', 'yes'); { const n = +sessionStorage.getItem('n') || 0; "
+            "if (n < 4) { sessionStorage.setItem('n', n + 1); setTimeout(() => location.reload(), 10); } }"
+        )})
+        await navigate(page, site.url("127.0.0.1") + "/page?title=t")
+        for _ in range(12):
+            with contextlib.suppress(ProtocolError):  # the page may be between two loads already
+                await page.send("Runtime.evaluate", {"expression": "sessionStorage.setItem('n', '0'); location.reload()"})
+            state = await capture_state(cdp, context=source.id)  # before, about one in three failed
+            local = {o.origin: model.storage_dict(o) for o in state.storage.local_storage}
+            assert local.get(site.url("127.0.0.1")) == {"seen": "yes"}
+            assert [t.navigation.current_url for t in state.history.tabs] == [site.url("127.0.0.1") + "/page?title=t"]

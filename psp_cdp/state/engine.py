@@ -5,17 +5,34 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+import stamina
 import trio
 
 from .. import __version__
-from ..cdp import CdpConnection
+from ..cdp import CdpConnection, leaf_errors
 from ..errors import BrowserClosedError, ProtocolError, StateError
 from ..snapshot.model import PROTOCOL_VERSION, BrowserSessionState, StorageState, text
 from .cookies import cookie_origins, read_cookies
 from .pages import Answerer, BrowserContext
 from .registry import CaptureContext, RestoreContext, RestoreReport, check_options, components, select
 
-__all__ = ["capture_state", "restore_state", "stable_order"]
+__all__ = ["CAPTURE_ATTEMPTS", "capture_state", "navigated", "restore_state", "stable_order"]
+
+
+#: Messages of errors a navigation under way causes (the page's scripts' context went with it): tried again.
+_NAVIGATED = ("Cannot find context with specified id", "Execution context was destroyed",
+              "Inspected target navigated or closed", "Not attached to an active page")
+#: Captures made at most when navigations keep getting in the way, and the seconds they may take in all.
+CAPTURE_ATTEMPTS = 4
+_RETRY_SECONDS = 60.0
+
+
+def navigated(error: BaseException) -> bool:
+    """Whether ``error`` is one a page navigating meanwhile causes (another try will likely succeed)."""
+    leaves = leaf_errors(error)
+    return bool(leaves) and all(
+        isinstance(e, (ProtocolError, StateError)) and any(m in str(e) for m in _NAVIGATED) for e in leaves
+    )
 
 
 async def capture_state(
@@ -27,10 +44,24 @@ async def capture_state(
     origins: Iterable[str] = (),
     options: Iterable[str] = (),
 ) -> BrowserSessionState:
-    """The state of one browser context (``None``: the default context)."""
+    """The state of one browser context (``None``: the default context).
+
+    A capture that a page's navigation gets in the way of (its scripts' context is gone
+    before the capture has read it) is made again, whole, up to :data:`CAPTURE_ATTEMPTS`
+    times with a short, growing wait.
+    """
     selected = select(only, skip)
     chosen = check_options(options)
     browser_context = await BrowserContext.resolve(connection, context)
+    for attempt in stamina.retry_context(on=navigated, attempts=CAPTURE_ATTEMPTS, timeout=_RETRY_SECONDS,
+                                         wait_initial=0.1, wait_max=1.0, wait_jitter=0.1):
+        with attempt:
+            return await _capture(connection, browser_context, selected, chosen, set(origins))
+    raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
+
+
+async def _capture(connection: CdpConnection, browser_context: BrowserContext, selected: frozenset[str],
+                   chosen: frozenset[str], origins: set[str]) -> BrowserSessionState:
     state = BrowserSessionState(version=PROTOCOL_VERSION, timestamp=int(time.time() * 1000))
     version = await connection.send("Browser.getVersion")
     state.source.browser = version.get("product", "")
@@ -38,7 +69,7 @@ async def capture_state(
     state.source.protocol_version = version.get("protocolVersion", "")
     state.source.browser_context_id = browser_context.id or ""
     state.source.psp_version = __version__
-    ctx = CaptureContext(connection, browser_context, state, selected, extra_origins=set(origins), options=chosen)
+    ctx = CaptureContext(connection, browser_context, state, selected, extra_origins=origins, options=chosen)
     try:
         if any(c.uses_tabs for c in components() if c.name in selected):
             await _attach_tabs(ctx)
@@ -98,7 +129,9 @@ async def _attach_tabs(ctx: CaptureContext) -> None:
         try:
             await tab.load_frames()
             await tab.navigation()
-        except (ProtocolError, BrowserClosedError):
+        except (ProtocolError, BrowserClosedError) as exc:
+            if navigated(exc):
+                raise  # the tab is there, mid-navigation: the capture is made again, never without it
             ctx.tabs.remove(tab)
             await tab.release()
             continue
