@@ -154,15 +154,23 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     return _print_restored(args, result)
 
 
+#: Exit status of a restore that completed without restoring everything the state held.
+PARTIAL = 3
+
+
 def _print_restored(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    """Print what a restore did; 0 when it restored everything, :data:`PARTIAL` when it names what it could not."""
+    missing = result.get("missing") or []
     if args.json:
         _print_json(result)
-        return 0
+        return PARTIAL if missing else 0
     where = f"context {result['context']}" if result.get("context") else "the default context"
     print(f"restored {result['name']} into {where}: {_counts(result['restored']) or 'nothing'}")
     for note in result["notes"]:
-        print(f"note: {note}")
-    return 0
+        print(f"{'not restored' if note in missing else 'note'}: {note}")
+    if missing:
+        print(f"psp: the restore is partial: {len(missing)} thing(s) not restored (listed above)", file=sys.stderr)
+    return PARTIAL if missing else 0
 
 
 async def cmd_ls(args: argparse.Namespace) -> int:
@@ -498,7 +506,7 @@ def _json_format(data: bytes) -> str:
     """The format of JSON data: har (log.entries), recorder (steps), playwright (a storageState), else json."""
     try:
         parsed = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "json"
     if isinstance(parsed, dict) and isinstance(parsed.get("log"), dict) and "entries" in parsed["log"]:
         return "har"
@@ -507,18 +515,15 @@ def _json_format(data: bytes) -> str:
     return "playwright" if playwright.is_storage_state(parsed) else "json"
 
 
-async def cmd_import(args: argparse.Namespace) -> int:
-    check_name(args.name)
-    if args.format in _SCRIPT_FORMATS:
-        raise UsageError(f"{args.format} is a script psp writes (psp export --format {args.format}); it cannot be imported")
-    try:
-        with (sys.stdin.buffer if args.file == "-" else open(args.file, "rb")) as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise UsageError(f"{args.file}: {exc.strerror}") from None
-    fmt = args.format or ("psp" if codec.is_snapshot(data) else _json_format(data))
-    if fmt in _RECORDING_FORMATS:
-        return await _import_recording(args, fmt, data)
+def import_format(data: bytes, given: str | None) -> str:
+    """The format of a file to import: ``given``, else what the data looks like."""
+    if given in _SCRIPT_FORMATS:
+        raise UsageError(f"{given} is a script psp writes (psp export --format {given}); it cannot be imported")
+    return given or ("psp" if codec.is_snapshot(data) else _json_format(data))
+
+
+def parse_state(data: bytes, fmt: str) -> BrowserSessionState:
+    """The state a file of a state format holds, its values checked; a :class:`PspError` for anything else."""
     try:
         if fmt == "psp":
             state = codec.decode(data)
@@ -529,20 +534,47 @@ async def cmd_import(args: argparse.Namespace) -> int:
         elif fmt == "playwright":
             try:
                 parsed = json.loads(data)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise UsageError(f"not a Playwright storageState: {exc}") from None
             state = playwright.from_storage_state(parsed)
-            for uncovered in state.report.uncovered:
-                print(f"not imported: {uncovered.what}: {uncovered.reason}", file=sys.stderr)
         else:
             raise UsageError(f"import format {fmt!r} is not supported by this version (use {', '.join(_FORMATS)})")
         check_values(state)
     except UnicodeDecodeError:
-        raise UsageError(f"{args.file}: neither a psp snapshot nor JSON") from None
+        raise UsageError("neither a psp snapshot nor JSON") from None
+    except PspError:
+        raise
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return state
+
+
+def parse_recording(data: bytes, fmt: str, recording: RecordingState) -> str:
+    """Replace ``recording``'s events (recorder) or exchanges (har) with a file's; what was imported, in words."""
+    try:
+        parsed = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise UsageError(f"not JSON ({exc})") from None
+    return _recording_update(fmt, parsed, recording)
+
+
+async def cmd_import(args: argparse.Namespace) -> int:
+    check_name(args.name)
+    try:
+        with (sys.stdin.buffer if args.file == "-" else open(args.file, "rb")) as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise UsageError(f"{args.file}: {exc.strerror}") from None
+    fmt = import_format(data, args.format)
+    if fmt in _RECORDING_FORMATS:
+        return await _import_recording(args, fmt, data)
+    try:
+        state = parse_state(data, fmt)
     except PspError as exc:
         raise type(exc)(f"{args.file}: {exc}") from None
-    except ValueError as exc:
-        raise UsageError(f"{args.file}: {exc}") from None
+    if fmt == "playwright":
+        for uncovered in state.report.uncovered:
+            print(f"not imported: {uncovered.what}: {uncovered.reason}", file=sys.stderr)
     info, version = await _sessions(args).save(args.name, state, description=args.description, tags=parse_tags(args.tag))
     print(f"imported {args.file} as {info.name} {_version_line(version)} ({info.id}): {_counts(info.components)}")
     return 0
@@ -586,14 +618,10 @@ def _recording_update(fmt: str, parsed: Any, recording: RecordingState) -> str:
 
 async def _import_recording(args: argparse.Namespace, fmt: str, data: bytes) -> int:
     """Store the session's latest state again with the recording's events (recorder) or exchanges (har) replaced."""
-    try:
-        parsed = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{args.file}: not JSON ({exc})") from None
     sessions = _sessions(args)
     state = await _latest_state(sessions, args.name)
     try:
-        count = _recording_update(fmt, parsed, state.recording)
+        count = parse_recording(data, fmt, state.recording)
     except PspError as exc:
         raise type(exc)(f"{args.file}: {exc}") from None
     info, version = await sessions.save(args.name, state, description=args.description, tags=parse_tags(args.tag))

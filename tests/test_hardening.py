@@ -378,3 +378,52 @@ def test_values_no_browser_takes_are_refused_at_import_in_one_line(tmp_path: Pat
     _one_line_error(result)
     assert said in result.stderr
     assert json.loads(psp("ls", "--json", store=str(tmp_path / "s")).stdout) == []
+
+
+_HOLD_DATABASE = """
+new Promise((resolve, reject) => {
+  const request = indexedDB.open("held", 1);
+  request.onupgradeneeded = () => request.result.createObjectStore("s");
+  request.onsuccess = () => { window.held = request.result; resolve(true); };  // never closed, even when asked
+  request.onerror = () => reject(request.error);
+})
+"""
+
+
+async def test_a_restore_that_could_not_restore_something_exits_3_and_names_it(tmp_path: Path, site: Any, chromium: Any) -> None:
+    """A page holding its database open kept a restore from writing it; the restore printed notes and exited 0."""
+    from psp_cdp.cdp import open_cdp
+    from psp_cdp.state import capture_state
+    from psp_cdp.state.pages import evaluate
+
+    from .helpers import browser_context, open_page
+
+    store = str(tmp_path / "store")
+    origin = site.url("127.0.0.1")
+    async with open_cdp(chromium.endpoint) as cdp:
+        async with browser_context(cdp) as source:
+            page = await open_page(cdp, source.id, origin + "/page?title=source")
+            await evaluate(page, _HOLD_DATABASE.replace("window.held = request.result;", "request.result.close();"))
+            await evaluate(page, "new Promise(r => { const q = indexedDB.open('held', 2); "
+                                 "q.onupgradeneeded = () => q.result.createObjectStore('t'); "
+                                 "q.onsuccess = () => { q.result.transaction('t', 'readwrite').objectStore('t').put('v', 'k'); "
+                                 "q.result.close(); r(true); }; })")
+            state = await capture_state(cdp, context=source.id, only=["indexed_db", "local_storage"])
+        sessions = Sessions(open_store(store))
+        await sessions.save("held", state)
+        for json_flag in ((), ("--json",)):
+            async with browser_context(cdp) as target:
+                page = await open_page(cdp, target.id, origin + "/page?title=target")
+                assert await evaluate(page, _HOLD_DATABASE) is True
+                result = await trio.to_thread.run_sync(lambda: subprocess.run(
+                    [PSP, "restore", "held", "--cdp", chromium.endpoint, "--context", target.id, "--store", store,
+                     "--no-daemon", *json_flag], capture_output=True, text=True, timeout=120))
+                assert result.returncode == 3, result.stdout + result.stderr
+                assert "Traceback" not in result.stderr
+                if json_flag:
+                    missing = json.loads(result.stdout)["missing"]
+                    assert any("IndexedDB" in m and "held open by a page" in m for m in missing), missing
+                else:
+                    assert "not restored: IndexedDB database 'held'" in result.stdout, result.stdout
+                    assert "the restore is partial" in result.stderr
+                assert await evaluate(page, "window.held.objectStoreNames.length") == 1  # the page's database untouched

@@ -257,9 +257,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "version": {"type": "integer", "description": "the version restored"},
             "restored": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "items per component"},
             "notes": {"type": "array", "items": {"type": "string"}},
+            "missing": {"type": "array", "items": {"type": "string"},
+                        "description": "the notes that name what the state held and could not be restored (empty: the "
+                                       "restore is whole)"},
             "context": {"type": ["string", "null"], "description": "the context restored into (null: the default)"},
         },
-        "required": ["id", "name", "version", "restored", "notes", "context"],
+        "required": ["id", "name", "version", "restored", "notes", "missing", "context"],
     },
     "Event": {
         "type": "object",
@@ -554,6 +557,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "properties": {
                     "restored": {"type": "object", "additionalProperties": {"type": "integer"}},
                     "notes": {"type": "array", "items": {"type": "string"}},
+                    "missing": {"type": "array", "items": {"type": "string"}},
                     "context": {"type": ["string", "null"], "description": "the context replayed into (null: the default)"},
                 },
             },

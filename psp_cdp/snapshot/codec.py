@@ -440,6 +440,7 @@ def from_json(text: str) -> BrowserSessionState:
     try:
         json_format.Parse(text, state)
     except json_format.ParseError as exc:
-        raise SnapshotError(f"not a PSP session in JSON: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "not valid"
+        raise SnapshotError(f"not a PSP session in JSON: {first[:300]}") from None
     return state
 

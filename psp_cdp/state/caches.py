@@ -216,7 +216,7 @@ class CacheStorage(Component):
         by_origin: dict[str, list[CacheStorageCache]] = {}
         for cache in ctx.state.storage.cache_storage:
             if cache.storage_key and cache.storage_key != first_party_key(cache.origin):
-                ctx.report.note(
+                ctx.report.not_restored(
                     f"CacheStorage cache {text(cache.name)!r} of {cache.storage_key} (partitioned) is not restored by this version"
                 )
             else:
@@ -233,7 +233,7 @@ class CacheStorage(Component):
                     for cache in caches:
                         await self._write_cache(ctx, stub, origin, text(cache.name), entries.get(cache.id, []))
             except (StateError, ProtocolError, trio.TooSlowError) as exc:
-                ctx.report.note(f"CacheStorage of {origin}: {exc or 'timed out'}")
+                ctx.report.not_restored(f"CacheStorage of {origin}: {exc or 'timed out'}")
 
         await gather_limited([lambda o=o, c=c: write(o, c) for o, c in by_origin.items()], STUB_CONCURRENCY)
 
@@ -245,14 +245,14 @@ class CacheStorage(Component):
         for entry in entries:
             hidden = _HIDDEN.get(entry.response_type)
             if hidden:
-                ctx.report.note(f"{where}: entry {entry.request_url} not restored: {hidden} cannot be recreated")
+                ctx.report.not_restored(f"{where}: entry {entry.request_url} not restored: {hidden} cannot be recreated")
             else:
                 payloads.append(_payload(entry))
         for batch in _batches(payloads):
             result = await stub.call(_PUT, name, batch)
             ctx.report.count(self.name, int(result["stored"]))
             for url, problem in result["problems"]:
-                ctx.report.note(f"{where}: entry {url} {problem}")
+                ctx.report.not_restored(f"{where}: entry {url} {problem}")
 
     def count(self, state: BrowserSessionState) -> int:
         return len(state.storage.cache_entries)

@@ -139,7 +139,7 @@ class Cookies(Component):
                     await ctx.connection.send("Storage.setCookies", {"cookies": [cookie_to_cdp(cookie)], **params})
                     ctx.report.count(self.name)
                 except ProtocolError as exc:
-                    ctx.report.note(f"cookie {cookie.name} ({cookie.domain}{cookie.path}) refused: {exc.browser_message}")
+                    ctx.report.not_restored(f"cookie {cookie.name} ({cookie.domain}{cookie.path}) refused: {exc.browser_message}")
 
     def count(self, state: BrowserSessionState) -> int:
         return len(state.storage.cookies)

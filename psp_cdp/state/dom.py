@@ -359,7 +359,7 @@ class DomState(Component):
         for tab in ctx.state.history.tabs:
             if tab.dom.frames and not any(tab == t for t, _ in restored):
                 why = "its tab was not restored" if "tabs" in ctx.selected else "tabs were not selected"
-                ctx.report.note(f"DOM state of tab {tab.navigation.current_url} was not restored: {why}")
+                ctx.report.not_restored(f"DOM state of tab {tab.navigation.current_url} was not restored: {why}")
         await gather_limited([lambda t=t, i=i: _restore_tab(ctx, t, i) for t, i in restored], STUB_CONCURRENCY)
 
     def count(self, state: BrowserSessionState) -> int:
@@ -446,13 +446,13 @@ async def _restore_tab(ctx: RestoreContext, tab_state: TabState, target_id: str)
     try:
         session = await ctx.connection.attach(target_id)
     except (ProtocolError, BrowserClosedError) as exc:
-        ctx.report.note(f"DOM state of {where} was not restored: {exc}")
+        ctx.report.not_restored(f"DOM state of {where} was not restored: {exc}")
         return
     tab = Tab(target_id, tab_state.navigation.current_url, "", session)
     try:
         restored = await _restore_frames(ctx, tab, tab_state.dom, where)
     except (StateError, ProtocolError, BrowserClosedError) as exc:
-        ctx.report.note(f"DOM state of {where} was not restored: {exc}")
+        ctx.report.not_restored(f"DOM state of {where} was not restored: {exc}")
         return
     finally:
         await tab.release()
@@ -479,16 +479,16 @@ async def _restore_frames(ctx: RestoreContext, tab: Tab, dom: DOMState, where: s
         frame = frames.get(tuple(state.path))
         label = f"frame {state.url}" + (f" ({'/'.join(map(str, state.path))})" if state.path else "")
         if frame is None:
-            ctx.report.note(f"DOM state of {label} in {where} was not restored: the frame is not there")
+            ctx.report.not_restored(f"DOM state of {label} in {where} was not restored: the frame is not there")
             continue
         if urldefrag(frame.url).url != urldefrag(state.url).url:
-            ctx.report.note(f"DOM state of {label} in {where} was not restored: the frame shows {frame.url}")
+            ctx.report.not_restored(f"DOM state of {label} in {where} was not restored: the frame shows {frame.url}")
             continue
         try:
             await _wait_ready(frame, deadline)
             restored += await _restore_frame(ctx, frame, state, label, deadline)
         except (StateError, ProtocolError) as exc:
-            ctx.report.note(f"DOM state of {label} in {where} was not restored: {exc}")
+            ctx.report.not_restored(f"DOM state of {label} in {where} was not restored: {exc}")
             continue
         if state.focused.selectors:
             focus = (frame, state)
@@ -539,12 +539,12 @@ async def _restore_frame(ctx: RestoreContext, frame: Frame, state: FrameDOMState
         for item, problem in [*zip(fields, result["fields"]), *zip(scrolls, result["scrolls"])]:
             if problem and problem != _MISSING:
                 kind = item.get("kind", "scroll")
-                ctx.report.note(f"DOM {kind} of {_name(item['target'])} in {label}: {problem}")
+                ctx.report.not_restored(f"DOM {kind} of {_name(item['target'])} in {label}: {problem}")
         fields, scrolls = missing, missing_scrolls
         if not (fields or scrolls) or trio.current_time() >= settle:
             break
         await trio.sleep(_POLL * 2)
     for item in [*fields, *scrolls]:
         kind = item.get("kind", "scroll")
-        ctx.report.note(f"DOM {kind} of {_name(item['target'])} in {label}: {_MISSING} ({', '.join(item['target'])})")
+        ctx.report.not_restored(f"DOM {kind} of {_name(item['target'])} in {label}: {_MISSING} ({', '.join(item['target'])})")
     return restored

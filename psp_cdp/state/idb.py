@@ -143,13 +143,19 @@ class IndexedDB(Component):
                 async with ctx.context.stub_page() as stub:
                     await stub.navigate(key.top_level_url(), timeout=ctx.timeout)
                     frame = await stub.storage_frame(key, timeout=ctx.timeout)
-                    for name, reason in await idb_library.call(frame, "clear"):
+                    cleared = await idb_library.call(frame, "clear")
+                    for name, reason in cleared["failed"]:
                         ctx.report.note(f"IndexedDB database {name!r} of {where} could not be deleted first: {reason}")
+                    held = dict(cleared["held"])
                     for database in by_key[key_text]:
-                        await self._write_database(ctx, frame, database, records)
+                        name = text(database.name)
+                        if name in held:
+                            ctx.report.not_restored(f"IndexedDB database {name!r} of {where} was not restored: {held[name]}")
+                        else:
+                            await self._write_database(ctx, frame, database, records)
                     await idb_library.call(frame, "closeAll")
             except (StateError, ProtocolError, trio.TooSlowError) as exc:
-                ctx.report.note(f"IndexedDB of {where} was not restored: {str(exc) or 'timed out'}")
+                ctx.report.not_restored(f"IndexedDB of {where} was not restored: {str(exc) or 'timed out'}")
 
         await gather_limited([lambda k=k: write(k) for k in sorted(by_key)], STUB_CONCURRENCY)
 
@@ -178,7 +184,7 @@ class IndexedDB(Component):
         try:
             await idb_library.call(frame, "create", name, database.version, schema)
         except StateError as exc:
-            ctx.report.note(f"{where} could not be created: {exc}")
+            ctx.report.not_restored(f"{where} could not be created: {exc}")
             return
         all_records = ctx.state.storage.indexed_db_records
         for store in database.stores:
@@ -187,7 +193,7 @@ class IndexedDB(Component):
             for batch in _batches(all_records, records.get(store.id, [])):
                 failed = await idb_library.call(frame, "write", name, text(store.name), batch, inline)
                 for key_text, reason in failed:
-                    ctx.report.note(f"{where}, store {text(store.name)!r}, record {key_text}: {reason}")
+                    ctx.report.not_restored(f"{where}, store {text(store.name)!r}, record {key_text}: {reason}")
                 written += len(batch) // 2 - len(failed)
             if store.HasField("key_generator"):
                 await idb_library.call(

@@ -67,10 +67,16 @@ class CaptureContext:
 
 @dataclass
 class RestoreReport:
-    """What a restore did, per component, and what it could not do."""
+    """What a restore did, per component, and what it could not do.
+
+    ``notes`` says everything worth saying; ``missing`` (a part of ``notes``) names what
+    the state held and the restore could not restore: a restore with anything missing
+    is partial (``psp restore`` exits 3).
+    """
 
     restored: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
     context_id: str | None = None
     #: The target id of each tab recreated, by the index of its tab in the state.
     tabs: dict[int, str] = field(default_factory=dict)
@@ -79,10 +85,17 @@ class RestoreReport:
         self.restored[component] = self.restored.get(component, 0) + n
 
     def note(self, text: str) -> None:
+        """Something worth saying that leaves the restore whole (expired cookies not set, ...)."""
         self.notes.append(text)
 
+    def not_restored(self, text: str) -> None:
+        """Something the state held that the restore could not restore."""
+        self.notes.append(text)
+        self.missing.append(text)
+
     def as_dict(self) -> dict[str, object]:
-        return {"restored": dict(self.restored), "notes": list(self.notes), "context": self.context_id}
+        return {"restored": dict(self.restored), "notes": list(self.notes), "missing": list(self.missing),
+                "context": self.context_id}
 
 
 @dataclass

@@ -146,9 +146,9 @@ class LocalStorage(Component):
                             break
                         written = await write_storage(frame, "localStorage", items)
                 else:
-                    ctx.report.note(f"localStorage of {what}: the browser did not confirm every item written")
+                    ctx.report.not_restored(f"localStorage of {what}: the browser did not confirm every item written")
             except (StateError, ProtocolError, trio.TooSlowError) as exc:
-                ctx.report.note(f"localStorage of {what} was not restored: {str(exc) or 'timed out'}")
+                ctx.report.not_restored(f"localStorage of {what} was not restored: {str(exc) or 'timed out'}")
                 return
             ctx.report.count(self.name, written or 0)
 

@@ -129,12 +129,12 @@ class Tabs(Component):
                 try:
                     key = storage_key_of(storage)
                 except StateError as exc:
-                    ctx.report.note(f"partitioned sessionStorage in tab {nav.current_url} was not restored: {exc}")
+                    ctx.report.not_restored(f"partitioned sessionStorage in tab {nav.current_url} was not restored: {exc}")
                     continue
                 if key.recreatable:
                     partitioned[key] = storage
                 else:
-                    ctx.report.note(
+                    ctx.report.not_restored(
                         f"partitioned sessionStorage of {key} in tab {nav.current_url} was not restored: "
                         "its storage key holds a nonce or an opaque site, which cannot be made again"
                     )
@@ -177,7 +177,7 @@ class Tabs(Component):
                     if index == current and entry.state.encoding in _SET_STATE and entry.state.data:
                         await stub.call(_SET_STATE[entry.state.encoding], entry.state.data.decode("utf-8", "surrogatepass"))
                     elif index == current and entry.state.data:
-                        ctx.report.note(f"history.state of {entry.url}: unknown encoding {entry.state.encoding!r}")
+                        ctx.report.not_restored(f"history.state of {entry.url}: unknown encoding {entry.state.encoding!r}")
                 if kept[-1] != current:
                     await stub.go_to_entry(kept.index(current), timeout=ctx.timeout)
                 url = entries[current].url
@@ -188,14 +188,14 @@ class Tabs(Component):
                 if scroll.x or scroll.y:
                     await stub.call(_SCROLL, scroll.x, scroll.y)
         except (StateError, ProtocolError, trio.TooSlowError) as exc:
-            ctx.report.note(f"tab {nav.current_url}: {exc or 'timed out'}")
+            ctx.report.not_restored(f"tab {nav.current_url}: {exc or 'timed out'}")
             return
         except BrowserClosedError as exc:
             raise StateError(f"tab {nav.current_url}: {exc}") from None
         ctx.report.count(self.name)
         ctx.memo.setdefault("restored_tabs", []).append((tab, target_id))
         for leftover in session_storage.values():
-            ctx.report.note(f"sessionStorage of {leftover.origin} in tab {nav.current_url} was not restored")
+            ctx.report.not_restored(f"sessionStorage of {leftover.origin} in tab {nav.current_url} was not restored")
 
     async def _fill_session_storage(self, ctx: RestoreContext, stub: StubPage, storage: OriginStorage) -> None:
         written = await write_storage(stub, "sessionStorage", storage_dict(storage))
@@ -209,7 +209,7 @@ class Tabs(Component):
             frame = await stub.storage_frame(key, timeout=ctx.timeout)
             written = await write_storage(frame, "sessionStorage", storage_dict(storage))
         except (StateError, ProtocolError) as exc:
-            ctx.report.note(f"partitioned sessionStorage of {key} in tab {tab_url} was not restored: {exc}")
+            ctx.report.not_restored(f"partitioned sessionStorage of {key} in tab {tab_url} was not restored: {exc}")
             return
         ctx.report.count("session_storage", written)
 

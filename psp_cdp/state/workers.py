@@ -79,7 +79,7 @@ class ServiceWorkers(Component):
         by_origin: dict[str, list[ServiceWorkerRegistration]] = {}
         for registration in registrations:
             if registration.storage_key and registration.storage_key != first_party_key(registration.origin):
-                ctx.report.note(
+                ctx.report.not_restored(
                     f"service worker {registration.scope} of {registration.storage_key} (partitioned) is not registered by this version"
                 )
             elif not registration.script_url:
@@ -97,11 +97,11 @@ class ServiceWorkers(Component):
                                 _REGISTER, registration.script_url, registration.scope, registration.update_via_cache
                             )
                         except StateError as exc:
-                            ctx.report.note(f"service worker {registration.scope} not registered: {exc}")
+                            ctx.report.not_restored(f"service worker {registration.scope} not registered: {exc}")
                         else:
                             ctx.report.count(self.name)
             except (StateError, ProtocolError, trio.TooSlowError) as exc:
-                ctx.report.note(f"service workers of {origin}: {exc or 'timed out'}")
+                ctx.report.not_restored(f"service workers of {origin}: {exc or 'timed out'}")
 
         await gather_limited([lambda o=o, r=r: register(o, r) for o, r in by_origin.items()], STUB_CONCURRENCY)
 

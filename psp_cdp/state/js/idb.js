@@ -6,6 +6,15 @@
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
   });
+  // An open or a delete that other connections block: they had their versionchange event and are still
+  // open. A page that closes its connection a little later is waited for; one that keeps it is not.
+  const BLOCKED_GRACE = 2000;
+  const unblocked = (r, what) => new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+    r.onblocked = () => setTimeout(() => reject(new Error(
+      `${what} is held open by a page of this origin that does not close it when asked (blocked)`)), BLOCKED_GRACE);
+  });
   const withTimeout = (promise, ms, what) => Promise.race([promise, new Promise((_, reject) =>
     setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s (being upgraded or blocked?)`)), ms))]);
   const done = (tx) => new Promise((resolve, reject) => {
@@ -18,11 +27,8 @@
     if (!version && connections.has(name)) return connections.get(name);
     const r = version ? indexedDB.open(name, version) : indexedDB.open(name);
     if (upgrade) r.onupgradeneeded = () => upgrade(r.result, r.transaction);
-    let blocked = false;
-    r.onblocked = () => { blocked = true; };
-    const db = await withTimeout(request(r), 10000, `database ${JSON.stringify(name)}`).catch((e) => {
-      throw blocked ? new Error("blocked by another connection") : e;
-    });
+    const what = `database ${JSON.stringify(name)}`;
+    const db = await withTimeout(unblocked(r, what), 10000, what);
     db.onversionchange = () => { db.close(); connections.delete(name); };
     if (!version) connections.set(name, db);
     return db;
@@ -112,21 +118,44 @@
     return JSON.stringify({records, errors, last, done: !cut && keys.length < count});
   }
 
+  // Whether the database can be had alone: an upgrade to the next version is asked for, and aborted
+  // when it comes (nothing changes). Pages holding it open get versionchange; if one keeps it open, the
+  // upgrade never comes and the database is left alone: never a delete that would wait for the page and
+  // then run, long after this restore gave up.
+  async function alone(name) {
+    const db = await withTimeout(request(indexedDB.open(name)), 10000, `database ${JSON.stringify(name)}`);
+    const next = db.version + 1;
+    db.close();
+    const r = indexedDB.open(name, next);
+    r.onupgradeneeded = () => r.transaction.abort();
+    await withTimeout(new Promise((resolve, reject) => {
+        r.onerror = () => resolve();  // the abort: the database is as it was, and nobody else has it open
+        r.onsuccess = () => { r.result.close(); resolve(); };
+        r.onblocked = () => setTimeout(() => reject(new Error(
+          `database ${JSON.stringify(name)} is held open by a page of this origin that does not close it when asked`)),
+          BLOCKED_GRACE);
+    }), 10000, `database ${JSON.stringify(name)}`);
+  }
+
+  // Delete every database; [name, reason] of those that could not be, and [name, reason] of those held open.
   async function clear() {
     closeAll();
-    const failed = [];
+    const failed = [], held = [];
     for (const info of await indexedDB.databases()) {
       try {
-        await withTimeout(new Promise((resolve, reject) => {
-          const r = indexedDB.deleteDatabase(info.name);
-          r.onsuccess = () => resolve();
-          r.onerror = () => reject(r.error);
-        }), 10000, `deleting database ${JSON.stringify(info.name)}`);
+        await alone(info.name);
+      } catch (e) {
+        held.push([info.name, message(e)]);
+        continue;
+      }
+      try {
+        const what = `database ${JSON.stringify(info.name)}`;
+        await withTimeout(unblocked(indexedDB.deleteDatabase(info.name), what), 10000, `deleting ${what}`);
       } catch (e) {
         failed.push([info.name, message(e)]);
       }
     }
-    return failed;
+    return {failed, held};
   }
 
   async function create(dbName, version, stores) {
