@@ -107,6 +107,29 @@ class Connection:
             await self.stream.aclose()
 
 
+class Tally:
+    """Latencies and errors of a run's requests."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors: dict[str, int] = {}
+
+    def error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+    async def get(self, conn: Connection, since: float) -> bool:
+        """One request on ``conn``, its latency counted from ``since`` (trio's clock); whether ``conn`` is still usable."""
+        try:
+            status = await conn.get()
+        except (OSError, ConnectionError, trio.BrokenResourceError) as exc:
+            self.error(type(exc).__name__)
+            return False
+        self.latencies.append(trio.current_time() - since)
+        if status != 200:
+            self.error(str(status))
+        return True
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     if not samples:
         return {}
@@ -133,21 +156,12 @@ async def open_pool(path: str, count: int) -> list[Connection]:
 
 async def closed_loop(path: str, clients: int, seconds: float) -> dict[str, Any]:
     pool = await open_pool(path, clients)
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
+    tally = Tally()
     end = trio.current_time() + seconds
 
     async def client(conn: Connection) -> None:
-        while trio.current_time() < end:
-            t0 = time.perf_counter()
-            try:
-                status = await conn.get()
-            except (ConnectionError, trio.BrokenResourceError) as exc:
-                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-                return
-            latencies.append(time.perf_counter() - t0)
-            if status != 200:
-                errors[str(status)] = errors.get(str(status), 0) + 1
+        while trio.current_time() < end and await tally.get(conn, trio.current_time()):
+            pass
 
     t0 = time.perf_counter()
     async with trio.open_nursery() as nursery:
@@ -156,8 +170,8 @@ async def closed_loop(path: str, clients: int, seconds: float) -> dict[str, Any]
     wall = time.perf_counter() - t0
     for conn in pool:
         await conn.aclose()
-    return {"clients": clients, "seconds": wall, "requests": len(latencies), "per_second": len(latencies) / wall,
-            "latency": percentiles(latencies), "errors": errors}
+    return {"clients": clients, "seconds": wall, "requests": len(tally.latencies), "per_second": len(tally.latencies) / wall,
+            "latency": percentiles(tally.latencies), "errors": tally.errors}
 
 
 async def open_loop(path: str, clients: int, rate: float, seconds: float) -> dict[str, Any]:
@@ -165,20 +179,12 @@ async def open_loop(path: str, clients: int, rate: float, seconds: float) -> dic
     free_send, free_receive = trio.open_memory_channel[Connection](clients)
     for conn in pool:
         free_send.send_nowait(conn)
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
+    tally = Tally()
     total = int(rate * seconds)
 
     async def one(due: float, conn: Connection) -> None:
-        try:
-            status = await conn.get()
-        except (ConnectionError, trio.BrokenResourceError) as exc:
-            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-            return
-        latencies.append(trio.current_time() - due)
-        if status != 200:
-            errors[str(status)] = errors.get(str(status), 0) + 1
-        free_send.send_nowait(conn)
+        if await tally.get(conn, due):
+            free_send.send_nowait(conn)
 
     start = trio.current_time() + 0.1
     async with trio.open_nursery() as nursery:
@@ -190,8 +196,8 @@ async def open_loop(path: str, clients: int, rate: float, seconds: float) -> dic
     wall = trio.current_time() - start
     for conn in pool:
         await conn.aclose()
-    return {"rate": rate, "clients": clients, "seconds": wall, "requests": len(latencies),
-            "per_second": len(latencies) / wall, "latency": percentiles(latencies), "errors": errors}
+    return {"rate": rate, "clients": clients, "seconds": wall, "requests": len(tally.latencies),
+            "per_second": len(tally.latencies) / wall, "latency": percentiles(tally.latencies), "errors": tally.errors}
 
 
 async def held_connections(daemon: DaemonProcess, idle: int, slow: int, seconds: float, wait_closed: float) -> dict[str, Any]:
@@ -231,8 +237,7 @@ async def held_connections(daemon: DaemonProcess, idle: int, slow: int, seconds:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             closed_by_daemon["idle"] += 1
 
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
+    tally = Tally()
     async with trio.open_nursery() as nursery:
         for stream in trickling:
             nursery.start_soon(trickle, stream)
@@ -242,17 +247,14 @@ async def held_connections(daemon: DaemonProcess, idle: int, slow: int, seconds:
         during = daemon.status()
         end = trio.current_time() + seconds
         while trio.current_time() < end:  # one new client after another, each on a new connection
-            t0 = time.perf_counter()
+            since = trio.current_time()
             try:
                 conn = await Connection.open(path)
-                status = await conn.get()
-                await conn.aclose()
-            except (OSError, ConnectionError, trio.BrokenResourceError) as exc:
-                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            except OSError as exc:
+                tally.error(type(exc).__name__)
                 continue
-            latencies.append(time.perf_counter() - t0)
-            if status != 200:
-                errors[str(status)] = errors.get(str(status), 0) + 1
+            await tally.get(conn, since)
+            await conn.aclose()
             await trio.sleep(0.05)
         after = daemon.status()
         await trio.sleep(wait_closed)
@@ -262,7 +264,7 @@ async def held_connections(daemon: DaemonProcess, idle: int, slow: int, seconds:
             await stream.aclose()
     return {
         "idle": idle, "slow": slow, "refused_at_connect": refused,
-        "new_clients": {"latency": percentiles(latencies), "errors": errors},
+        "new_clients": {"latency": percentiles(tally.latencies), "errors": tally.errors},
         "rss_before": before["VmRSS"], "rss_held": max(during["VmRSS"], after["VmRSS"]), "rss_peak": after["VmHWM"],
         "fds_held": max(during.get("fds", 0), after.get("fds", 0)),
         "closed_by_daemon_after": {"seconds": seconds + 1 + wait_closed, **closed_by_daemon},
