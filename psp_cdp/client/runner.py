@@ -206,8 +206,7 @@ async def capture_through(
         await psp.update_session(info.id, **changes)
     async with attached(psp, cdp) as browser:
         result = await psp.capture(info.id, browser, context=context, only=only, skip=skip)
-    versions = await psp.versions(info.id)
-    version = next(v for v in reversed(versions) if v.version == result["version"])
+    version = VersionInfo.from_dict(result["record"])  # the version's record comes with the answer
     return Captured(SessionInfo.from_dict(result["session"]), version, result["origins_covered"], result["uncovered"])
 
 

@@ -306,6 +306,7 @@ async def capture(daemon: Daemon, request: Request) -> Any:
         "version": written.version,
         "kind": written.kind,
         "stored_bytes": written.stored_bytes,
+        "record": written.as_dict(),
         "session": session,
         "origins_covered": list(report.origins_covered),
         "uncovered": uncovered_list(report),

@@ -219,6 +219,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "version": {"type": "integer", "description": "the version written"},
             "kind": {"type": "string", "enum": ["full", "delta"]},
             "stored_bytes": {"type": "integer"},
+            "record": ref("Version"),
             "session": ref("Session"),
             "origins_covered": {"type": "array", "items": {"type": "string"}},
             "uncovered": {
@@ -229,7 +230,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 },
             },
         },
-        "required": ["version", "kind", "stored_bytes", "session"],
+        "required": ["version", "kind", "stored_bytes", "record", "session"],
     },
     "Restore": {
         "type": "object",
