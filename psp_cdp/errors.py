@@ -6,6 +6,8 @@ by class and never by message text::
 
     PspError
     ├── UsageError                 a user mistake: a bad name, option or argument
+    ├── NotFoundError              no such thing: a session, version, browser, watch, recording, replay
+    ├── AccessError                the daemon refused who asks (no API key, a bad one, a missing scope)
     ├── CdpError                   talking to the browser
     │   ├── EndpointError          the endpoint is unreachable or is not a DevTools endpoint
     │   ├── BrowserClosedError     the connection or the target went away
@@ -15,11 +17,16 @@ by class and never by message text::
     ├── SnapshotError              encoding or decoding a snapshot
     │   └── CorruptSnapshotError   truncated, corrupted or not a snapshot at all
     └── StoreError                 the session store
-        ├── SessionNotFoundError   no session with that name or id
+        ├── SessionNotFoundError   no session with that name or id (a NotFoundError too)
         ├── SessionExistsError     the name is taken
-        ├── VersionNotFoundError   the session has no such version
+        ├── VersionNotFoundError   the session has no such version (a NotFoundError too)
         ├── ConflictError          another writer wrote the version this one meant to write
         └── StoreUnavailableError  the store cannot be reached (after retries)
+
+Through the daemon the same classes are raised: its error answers name the class
+(``{"message": ..., "error": "SessionNotFoundError"}``), and the clients raise a
+:class:`~psp_cdp.client.DaemonError` that is also an instance of that class, so
+``except SessionNotFoundError`` works alike in process and through the daemon.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from __future__ import annotations
 __all__ = [
     "PspError",
     "UsageError",
+    "NotFoundError",
+    "AccessError",
     "CdpError",
     "EndpointError",
     "BrowserClosedError",
@@ -50,6 +59,14 @@ class PspError(Exception):
 
 class UsageError(PspError):
     """A user mistake: reported as one line, without a traceback."""
+
+
+class NotFoundError(PspError):
+    """No such thing: a session, a version, an attached browser, a watch, a recording or a replay."""
+
+
+class AccessError(PspError):
+    """The daemon refused who asks: no API key, one that is not valid, or one without the scope needed."""
 
 
 class CdpError(PspError):
@@ -99,7 +116,7 @@ class StoreError(PspError):
     """The session store failed or was asked for something it cannot do."""
 
 
-class SessionNotFoundError(StoreError):
+class SessionNotFoundError(StoreError, NotFoundError):
     """No session has that name or id; ``similar`` lists names that come close."""
 
     def __init__(self, name: str, similar: list[str] | None = None) -> None:
@@ -113,7 +130,7 @@ class SessionExistsError(StoreError):
     """A session with that name exists already."""
 
 
-class VersionNotFoundError(StoreError):
+class VersionNotFoundError(StoreError, NotFoundError):
     """The session exists but has no such version (never written, or removed by retention)."""
 
 

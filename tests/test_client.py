@@ -107,3 +107,26 @@ async def test_async_client_errors_under_trio(daemon: RunningDaemon) -> None:
         async with AsyncClient(daemon.socket + ".missing") as psp:
             with pytest.raises(DaemonUnavailableError):
                 await psp.health()
+
+
+def test_errors_through_the_daemon_are_the_errors_of_the_tree(daemon: RunningDaemon) -> None:
+    """``except SessionNotFoundError`` works alike in process and through the daemon."""
+    from psp_cdp.errors import NotFoundError, SessionExistsError, SessionNotFoundError, UsageError, VersionNotFoundError
+
+    with Client(daemon.socket) as psp:
+        with pytest.raises(SessionNotFoundError) as missing:
+            psp.session("no-such-session")
+        assert isinstance(missing.value, DaemonError) and isinstance(missing.value, NotFoundError)
+        assert missing.value.status == 404 and missing.value.similar == []
+        psp.create_session("typed-errors")
+        with pytest.raises(SessionExistsError):
+            psp.create_session("typed-errors")
+        with pytest.raises(UsageError):
+            psp.create_session("bad name with spaces")
+        with pytest.raises(NotFoundError) as browser:  # not a session: a browser nobody attached
+            psp.capture("typed-errors", "no-such-browser")
+        assert not isinstance(browser.value, SessionNotFoundError)
+        with pytest.raises(UsageError):  # no version to restore yet
+            psp.restore("typed-errors", "no-such-browser")
+        assert not issubclass(VersionNotFoundError, UsageError)
+        psp.delete_session("typed-errors")

@@ -3,7 +3,9 @@
 :class:`Client` is synchronous; :class:`AsyncClient` has the same methods as
 coroutines and runs under asyncio and under trio (httpx over anyio). Both speak
 the HTTP/1.1 JSON API of DESIGN.md; an error answer raises :class:`DaemonError`
-with the daemon's status and message, and a daemon that does not answer raises
+with the daemon's status and message, which is also an instance of the class of
+:mod:`psp_cdp.errors` the daemon named (``except SessionNotFoundError`` works alike
+in process and through the daemon), and a daemon that does not answer raises
 :class:`DaemonUnavailableError`::
 
     from psp_cdp.client import Client
@@ -32,22 +34,40 @@ from typing import Any
 
 import httpx
 
+from .. import errors
 from ..errors import PspError, UsageError
 from ..store.base import SessionInfo, VersionInfo
 
-__all__ = ["Client", "AsyncClient", "DaemonError", "DaemonUnavailableError", "default_socket_path"]
+__all__ = ["Client", "AsyncClient", "DaemonError", "DaemonUnavailableError", "daemon_error", "default_socket_path"]
 
 #: Seconds a request may take; captures and restores of large states take a while.
 TIMEOUT = 600.0
 
 
 class DaemonError(PspError):
-    """The daemon answered with an error status."""
+    """The daemon answered with an error status; an instance of the error class it named, too."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{message} (HTTP {status})")
+        PspError.__init__(self, f"{message} (HTTP {status})")  # not the named class's own arguments
         self.status = status
         self.daemon_message = message
+
+
+#: DaemonError subclasses by the name of the errors.py class they also are.
+_DAEMON_ERRORS: dict[str, type[DaemonError]] = {}
+
+
+def daemon_error(status: int, message: str, kind: Any = None) -> DaemonError:
+    """The :class:`DaemonError` of an error answer: also an instance of the :mod:`psp_cdp.errors` class ``kind`` names."""
+    named = getattr(errors, kind, None) if isinstance(kind, str) and kind in errors.__all__ else None
+    if not isinstance(named, type) or not issubclass(named, PspError) or named is PspError:
+        return DaemonError(status, message)
+    cls = _DAEMON_ERRORS.get(kind)
+    if cls is None:
+        cls = _DAEMON_ERRORS[kind] = type(f"Daemon{kind}", (DaemonError, named), {"__module__": __name__})
+    error = cls(status, message)
+    error.__dict__.setdefault("similar", [])  # what SessionNotFoundError carries in process
+    return error
 
 
 class DaemonUnavailableError(PspError):
@@ -88,11 +108,13 @@ def _body(**fields: Any) -> dict[str, Any]:
 
 def _answer(response: httpx.Response) -> Any:
     if response.status_code >= 400:
+        kind = None
         try:
-            message = response.json().get("message", response.text)
-        except ValueError:
+            answer = response.json()
+            message, kind = str(answer.get("message", response.text)), answer.get("error")
+        except (ValueError, AttributeError):
             message = response.text or response.reason_phrase
-        raise DaemonError(response.status_code, message)
+        raise daemon_error(response.status_code, message, kind)
     if response.status_code == 204 or not response.content:
         return None
     return response.json()

@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 import trio
 
 from ..cdp import open_cdp
-from ..errors import PspError, SessionExistsError
+from ..errors import PspError, SessionExistsError, SessionNotFoundError
 from ..snapshot.model import uncovered_list
 from ..store import SessionInfo, Sessions, VersionInfo, check_name, open_store, split_ref, store_location
-from . import AsyncClient, DaemonError, default_socket_path
+from . import AsyncClient, default_socket_path
 
 __all__ = [
     "Captured",
@@ -141,14 +141,11 @@ async def ensure_session(
         if psp is not None:
             try:
                 return await psp.session(name)
-            except DaemonError as exc:
-                if exc.status != 404:
-                    raise
+            except SessionNotFoundError:
+                pass
             try:
                 return await psp.create_session(name, description=description, tags=tags)
-            except DaemonError as exc:  # made meanwhile by another writer
-                if exc.status != 409:
-                    raise
+            except SessionExistsError:  # made meanwhile by another writer
                 return await psp.session(name)
     opened = open_store(store)
     try:
@@ -195,9 +192,7 @@ async def capture_through(
     changes = {k: v for k, v in (policy or {}).items() if v is not None}
     try:
         info = await psp.session(name)
-    except DaemonError as exc:
-        if exc.status != 404:
-            raise
+    except SessionNotFoundError:
         info = await psp.create_session(name, description=description, tags=tags)
     else:
         if description is not None or tags:

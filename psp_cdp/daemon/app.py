@@ -3,7 +3,8 @@
 No web framework: :class:`App` matches ``scope["path"]`` against the :class:`Route`
 table (the same table :mod:`psp_cdp.daemon.openapi` describes), reads the body up to
 :data:`MAX_BODY` bytes, parses and validates it against the route's schema, calls the
-handler, and turns every error into ``{"message": ...}`` with a fitting status:
+handler, and turns every error into ``{"message": ..., "error": ...}`` with a fitting status
+(``error`` names the class of :mod:`psp_cdp.errors` it is, :func:`error_kind`):
 
 =====  =====================================================================
 400    the body is not JSON (or the query string is not UTF-8)
@@ -62,7 +63,7 @@ from .schema import SchemaError, validate
 if TYPE_CHECKING:
     from .auth import Access, Guard
 
-__all__ = ["ABORT", "BODY_SECONDS", "MAX_BODY", "ApiError", "App", "Encoded", "encode", "Query", "Request", "Response", "Route", "WebSocket", "error_status"]
+__all__ = ["ABORT", "BODY_SECONDS", "MAX_BODY", "ApiError", "App", "Encoded", "encode", "error_kind", "Query", "Request", "Response", "Route", "WebSocket", "error_status"]
 
 log = logging.getLogger("psp_cdp.daemon")
 
@@ -159,6 +160,20 @@ class Route:
     @property
     def segments(self) -> list[str]:
         return self.path.strip("/").split("/")
+
+
+#: What an :class:`ApiError` is, by its status, as the error tree of :mod:`psp_cdp.errors` names it.
+_KIND_OF_STATUS = {401: "AccessError", 403: "AccessError", 404: "NotFoundError", 502: "CdpError"}
+
+
+def error_kind(error: BaseException, status: int) -> str:
+    """The class of :mod:`psp_cdp.errors` an error answer names (``"PspError"``: none more specific)."""
+    if isinstance(error, (ApiError, SchemaError)):
+        return _KIND_OF_STATUS.get(status, "UsageError" if 400 <= status < 500 else "PspError")
+    for cls in type(error).__mro__:
+        if cls.__module__ == PspError.__module__:
+            return cls.__name__
+    return "PspError"
 
 
 def error_status(error: BaseException) -> tuple[int, str]:
@@ -367,7 +382,7 @@ class App:
         elif status >= 500:
             log.warning("%s %s: %s", method, path, message)
         headers = error.headers if isinstance(error, ApiError) else {}
-        return Response(status, {"message": message}, headers)
+        return Response(status, {"message": message, "error": error_kind(error, status)}, headers)
 
     async def _send(self, send: Callable[[dict], Awaitable[None]], response: Response) -> None:
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]

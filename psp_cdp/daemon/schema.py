@@ -62,7 +62,10 @@ _BROWSER_ID = {"type": "string", "minLength": 1, "maxLength": 64, "description":
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": {
         "type": "object",
-        "properties": {"message": {"type": "string"}},
+        "properties": {
+            "message": {"type": "string"},
+            "error": {"type": "string", "description": "the class of psp_cdp.errors this is (SessionNotFoundError, ...)"},
+        },
         "required": ["message"],
     },
     "Health": {
