@@ -27,6 +27,7 @@ import trio
 from trio_websocket import wrap_client_stream
 
 from psp_cdp.cdp import CdpConnection, LaunchedBrowser, launch_chromium
+from psp_cdp import errors
 from psp_cdp.daemon import MAX_BODY, ROUTES
 
 from .helpers import browser_context, dispose_browser_context, wait_until
@@ -108,7 +109,8 @@ def error(response: httpx.Response, status: int, *needles: str) -> str:
     assert response.status_code == status, (response.status_code, response.text)
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert list(body) == ["message"] and isinstance(body["message"], str) and body["message"], body
+    assert list(body) == ["message", "error"] and isinstance(body["message"], str) and body["message"], body
+    assert body["error"] in errors.__all__, body  # the class of the error tree it is
     for needle in needles:
         assert needle in body["message"], body
     return body["message"]

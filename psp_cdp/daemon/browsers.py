@@ -34,6 +34,7 @@ import trio
 from ..cdp import CdpConnection, leaf_errors, open_cdp
 from ..errors import BrowserClosedError, EndpointError, ProtocolError
 from .app import ApiError
+from .backoff import Backoff
 
 __all__ = ["BACKOFF_MAX", "BACKOFF_MIN", "Browser", "Browsers"]
 
@@ -169,7 +170,7 @@ class Browsers:
 
     async def _hold(self, browser: Browser, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         started = False
-        delay = self.backoff[0]
+        waits = Backoff(*self.backoff)
         try:
             with browser._scope:
                 while True:
@@ -177,14 +178,14 @@ class Browsers:
                     started = True
                     browser.last_error = browser.reason = lost
                     if browser.attempts == 0:  # it was attached: lost just now
-                        delay = self.backoff[0]
+                        waits.reset()
                         log.warning("browser %s at %s: %s; attaching again", browser.id, browser.cdp, lost)
                     else:
                         log.debug("browser %s at %s: attempt %d: %s", browser.id, browser.cdp, browser.attempts, lost)
+                    delay = waits.next()
                     browser.retry_at = time.time() + delay
                     await trio.sleep(delay)
                     browser.retry_at = None
-                    delay = min(delay * 2, self.backoff[1])
         finally:
             browser.retry_at = None
             if browser._scope.cancel_called:

@@ -32,6 +32,7 @@ import trio
 
 from ..errors import PspError
 from ..store import RedisStore, Sessions
+from .backoff import Backoff
 
 __all__ = ["Events", "Subscriber", "forward_store_notices"]
 
@@ -172,7 +173,7 @@ async def forward_store_notices(events: Events, sessions: Sessions, *, backoff: 
     store = sessions.store
     if not isinstance(store, RedisStore):
         return
-    delay = backoff[0]
+    waits = Backoff(*backoff)
     while True:
         notices = None
         since = trio.current_time()
@@ -187,7 +188,8 @@ async def forward_store_notices(events: Events, sessions: Sessions, *, backoff: 
         except Exception as exc:  # a PspError; anything else is logged with its traceback, and tried again too
             events.store_notices.update(following=False, error=str(exc) or type(exc).__name__)
             if trio.current_time() - since > 4 * backoff[1]:
-                delay = backoff[0]  # it held for a while: this is a new outage
+                waits.reset()  # it held for a while: this is a new outage
+            delay = waits.next()
             if isinstance(exc, PspError):
                 log.warning("cannot follow the version notices of %s: %s; trying again in %.1f s", store.location, exc, delay)
             else:
@@ -197,7 +199,6 @@ async def forward_store_notices(events: Events, sessions: Sessions, *, backoff: 
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(notices.close)
         await trio.sleep(delay)
-        delay = min(delay * 2, backoff[1])
 
 
 async def _forward(events: Events, store: RedisStore, notice: dict[str, Any]) -> None:
