@@ -13,6 +13,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -297,10 +298,19 @@ def test_unexpected_errors_are_one_line_and_the_traceback_is_there_when_asked(tm
     deep.write_text("[" * 200_000 + "]" * 200_000)
     command = [PSP, "import", str(deep), "--name", "deep", "--store", str(tmp_path / "s")]
     plain = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    _one_line_error(plain)
-    assert "nested too deeply" in plain.stderr
-    debug = subprocess.run(command, capture_output=True, text=True, timeout=60, env={**os.environ, "PSP_DEBUG": "1"})
-    assert debug.returncode != 0 and "Traceback" in debug.stderr
+    _one_line_error(plain)  # once a RecursionError's traceback; now refused by the importer itself
+    assert "recursion" in plain.stderr or "nested too deeply" in plain.stderr
+    # An error nobody foresaw (a command that raises RuntimeError) reaches the one boundary.
+    broken = ("import sys, psp_cdp.cli as cli\n"
+              "async def broken(args): raise RuntimeError('no one foresaw this')\n"
+              "cli.cmd_ls = broken\n"
+              f"sys.exit(cli.main(['ls', '--store', {str(tmp_path / 's')!r}]))\n")
+    unexpected = subprocess.run([sys.executable, "-c", broken], capture_output=True, text=True, timeout=60)
+    _one_line_error(unexpected)
+    assert "unexpected RuntimeError" in unexpected.stderr and "no one foresaw" not in unexpected.stderr
+    debug = subprocess.run([sys.executable, "-c", broken], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "PSP_DEBUG": "1"})
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "no one foresaw this" in debug.stderr
 
 
 def _versions_dir(store: str, name: str) -> Path:
