@@ -222,7 +222,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "version": {"type": "integer", "description": "the version written"},
             "kind": {"type": "string", "enum": ["full", "delta"]},
             "stored_bytes": {"type": "integer"},
-            "record": ref("Version"),
+            "record": ref("SessionVersion"),
             "session": ref("Session"),
             "origins_covered": {"type": "array", "items": {"type": "string"}},
             "uncovered": {
