@@ -17,6 +17,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -502,12 +503,8 @@ async def _export_recording(args: argparse.Namespace) -> bytes:
     return _json_bytes(formats.to_har(state.recording, creator_version=__version__))
 
 
-def _json_format(data: bytes) -> str:
-    """The format of JSON data: har (log.entries), recorder (steps), playwright (a storageState), else json."""
-    try:
-        parsed = json.loads(data)
-    except (ValueError, RecursionError):
-        return "json"
+def _json_format(parsed: Any) -> str:
+    """The format of parsed JSON: har (log.entries), recorder (steps), playwright (a storageState), else json."""
     if isinstance(parsed, dict) and isinstance(parsed.get("log"), dict) and "entries" in parsed["log"]:
         return "har"
     if isinstance(parsed, dict) and "steps" in parsed:
@@ -515,15 +512,45 @@ def _json_format(data: bytes) -> str:
     return "playwright" if playwright.is_storage_state(parsed) else "json"
 
 
-def import_format(data: bytes, given: str | None) -> str:
-    """The format of a file to import: ``given``, else what the data looks like."""
+@dataclass
+class Imported:
+    """A file to import: its bytes, its format, and its JSON once parsed (a file is parsed once)."""
+
+    data: bytes
+    format: str
+    _json: Any = None
+    _parsed: bool = False
+
+    def json(self, what: str) -> Any:
+        """The file's JSON; :class:`UsageError` naming ``what`` it should have been when it is not JSON."""
+        if not self._parsed:
+            try:
+                self._json = json.loads(self.data)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                raise UsageError(f"not {what}: {exc}") from None
+            self._parsed = True
+        return self._json
+
+
+def import_format(data: bytes, given: str | None) -> Imported:
+    """A file to import, in the format ``given``, else the one its content shows."""
     if given in _SCRIPT_FORMATS:
         raise UsageError(f"{given} is a script psp writes (psp export --format {given}); it cannot be imported")
-    return given or ("psp" if codec.is_snapshot(data) else _json_format(data))
+    if given:
+        return Imported(data, given)
+    if codec.is_snapshot(data):
+        return Imported(data, "psp")
+    found = Imported(data, "json")
+    try:
+        found.format = _json_format(found.json("JSON"))
+    except UsageError:
+        pass  # not JSON at all: read as PSP JSON, which says what is wrong
+    return found
 
 
-def parse_state(data: bytes, fmt: str) -> BrowserSessionState:
+def parse_state(file: Imported) -> BrowserSessionState:
     """The state a file of a state format holds, its values checked; a :class:`PspError` for anything else."""
+    fmt, data = file.format, file.data
     try:
         if fmt == "psp":
             state = codec.decode(data)
@@ -532,11 +559,7 @@ def parse_state(data: bytes, fmt: str) -> BrowserSessionState:
         elif fmt == "json":
             state = codec.from_json(data.decode("utf-8"))
         elif fmt == "playwright":
-            try:
-                parsed = json.loads(data)
-            except (ValueError, RecursionError) as exc:
-                raise UsageError(f"not a Playwright storageState: {exc}") from None
-            state = playwright.from_storage_state(parsed)
+            state = playwright.from_storage_state(file.json("a Playwright storageState"))
         else:
             raise UsageError(f"import format {fmt!r} is not supported by this version (use {', '.join(_FORMATS)})")
         check_values(state)
@@ -549,13 +572,9 @@ def parse_state(data: bytes, fmt: str) -> BrowserSessionState:
     return state
 
 
-def parse_recording(data: bytes, fmt: str, recording: RecordingState) -> str:
+def parse_recording(file: Imported, recording: RecordingState) -> str:
     """Replace ``recording``'s events (recorder) or exchanges (har) with a file's; what was imported, in words."""
-    try:
-        parsed = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise UsageError(f"not JSON ({exc})") from None
-    return _recording_update(fmt, parsed, recording)
+    return _recording_update(file.format, file.json("JSON"), recording)
 
 
 async def cmd_import(args: argparse.Namespace) -> int:
@@ -565,14 +584,14 @@ async def cmd_import(args: argparse.Namespace) -> int:
             data = fh.read()
     except OSError as exc:
         raise UsageError(f"{args.file}: {exc.strerror}") from None
-    fmt = import_format(data, args.format)
-    if fmt in _RECORDING_FORMATS:
-        return await _import_recording(args, fmt, data)
+    file = import_format(data, args.format)
+    if file.format in _RECORDING_FORMATS:
+        return await _import_recording(args, file)
     try:
-        state = parse_state(data, fmt)
+        state = parse_state(file)
     except PspError as exc:
         raise type(exc)(f"{args.file}: {exc}") from None
-    if fmt == "playwright":
+    if file.format == "playwright":
         for uncovered in state.report.uncovered:
             print(f"not imported: {uncovered.what}: {uncovered.reason}", file=sys.stderr)
     info, version = await _sessions(args).save(args.name, state, description=args.description, tags=parse_tags(args.tag))
@@ -616,12 +635,12 @@ def _recording_update(fmt: str, parsed: Any, recording: RecordingState) -> str:
     return count
 
 
-async def _import_recording(args: argparse.Namespace, fmt: str, data: bytes) -> int:
+async def _import_recording(args: argparse.Namespace, file: Imported) -> int:
     """Store the session's latest state again with the recording's events (recorder) or exchanges (har) replaced."""
     sessions = _sessions(args)
     state = await _latest_state(sessions, args.name)
     try:
-        count = parse_recording(data, fmt, state.recording)
+        count = parse_recording(file, state.recording)
     except PspError as exc:
         raise type(exc)(f"{args.file}: {exc}") from None
     info, version = await sessions.save(args.name, state, description=args.description, tags=parse_tags(args.tag))

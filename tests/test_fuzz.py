@@ -87,11 +87,11 @@ def _import(data: bytes, fmt: str | None = None) -> None:
     """What ``psp import`` does with ``data``, short of saving: a PspError or nothing, within :data:`EACH`."""
     started = time.monotonic()
     try:
-        chosen = import_format(data, fmt)
-        if chosen in ("recorder", "har"):
-            parse_recording(data, chosen, RecordingState())
+        file = import_format(data, fmt)
+        if file.format in ("recorder", "har"):
+            parse_recording(file, RecordingState())
         else:
-            parse_state(data, chosen)
+            parse_state(file)
     except PspError as error:
         assert str(error) and "\n" not in str(error).strip(), repr(error)  # one line
     assert time.monotonic() - started < EACH

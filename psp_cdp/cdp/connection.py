@@ -78,6 +78,8 @@ def _command_timeout() -> float:
     except ValueError:
         return COMMAND_TIMEOUT
     return value if 0 < value < float("inf") else COMMAND_TIMEOUT
+
+
 _RECEIVE_BUFFER = 256 * 1024
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 

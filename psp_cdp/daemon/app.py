@@ -388,12 +388,9 @@ class App:
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
         if response.status == 204 or response.body is None:
             payload = b""
-        elif isinstance(response.body, Encoded):
-            payload = response.body.data
-            headers.append((b"content-type", b"application/json"))
         else:
             try:
-                payload = encode(response.body)
+                payload = response.body.data if isinstance(response.body, Encoded) else encode(response.body)
             except Exception:  # a handler returned something that is not JSON
                 log.exception("cannot encode the answer")
                 response = Response(500, {"message": "internal error"})

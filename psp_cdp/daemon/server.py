@@ -45,7 +45,6 @@ import ssl
 import stat
 import sys
 from dataclasses import dataclass
-from typing import Any
 
 import trio
 from hypercorn.config import Config

@@ -99,6 +99,8 @@ def max_state_bytes() -> int:
     except ValueError:
         return MAX_STATE_BYTES
     return value if value > 0 else MAX_STATE_BYTES
+
+
 #: Cipher names, by their number in the header.
 CIPHERS = {0: "none", 1: "aes-256-gcm", 2: "chacha20-poly1305"}
 _CIPHER_IDS = {name: number for number, name in CIPHERS.items()}

@@ -123,18 +123,15 @@
   // upgrade never comes and the database is left alone: never a delete that would wait for the page and
   // then run, long after this restore gave up.
   async function alone(name) {
-    const db = await withTimeout(request(indexedDB.open(name)), 10000, `database ${JSON.stringify(name)}`);
+    const what = `database ${JSON.stringify(name)}`;
+    const db = await withTimeout(request(indexedDB.open(name)), 10000, what);
     const next = db.version + 1;
     db.close();
     const r = indexedDB.open(name, next);
     r.onupgradeneeded = () => r.transaction.abort();
-    await withTimeout(new Promise((resolve, reject) => {
-        r.onerror = () => resolve();  // the abort: the database is as it was, and nobody else has it open
-        r.onsuccess = () => { r.result.close(); resolve(); };
-        r.onblocked = () => setTimeout(() => reject(new Error(
-          `database ${JSON.stringify(name)} is held open by a page of this origin that does not close it when asked`)),
-          BLOCKED_GRACE);
-    }), 10000, `database ${JSON.stringify(name)}`);
+    await withTimeout(unblocked(r, what).then((upgraded) => upgraded.close(), (e) => {
+      if (!e || e.name !== "AbortError") throw e;  // the abort: as it was, and nobody else has it open
+    }), 10000, what);
   }
 
   // Delete every database; [name, reason] of those that could not be, and [name, reason] of those held open.
